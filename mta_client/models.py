@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 import json
 import re
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import unquote
 
 from pydantic import (
@@ -30,6 +30,9 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from .exceptions import MTAValidationError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 __all__ = [
     "Address",
@@ -218,12 +221,12 @@ class Catalogue(_Model):
         """Return the ids of the services an office offers."""
         return {r.service_id for r in self.relations if r.office_id == office_id}
 
-    def offices_offering(self, service_ids: list[int] | set[int]) -> list[Office]:
+    def offices_offering(self, service_ids: Iterable[int]) -> list[Office]:
         """Return the offices that offer every one of these services."""
         wanted = set(service_ids)
         return [o for o in self.offices if wanted <= self.services_at(o.id)]
 
-    def captcha_required(self, office_ids: list[int] | set[int]) -> bool:
+    def captcha_required(self, office_ids: Iterable[int]) -> bool:
         """Whether any of these offices requires a captcha token.
 
         Unknown offices count as requiring one: asking without a token would

@@ -20,7 +20,9 @@ def load_fixture(name: str) -> Any:
 
 def route(path: str) -> re.Pattern[str]:
     """Match one API route with any query string."""
-    return re.compile(rf"^http://city\.test/buergeransicht/api/citizen/{re.escape(path)}(\?.*)?$")
+    return re.compile(
+        rf"^http://city\.test/buergeransicht/api/citizen/{re.escape(path)}(\?.*)?$"
+    )
 
 
 def sent(responses: aioresponses) -> list[tuple[str, URL, dict[str, Any]]]:
@@ -32,9 +34,20 @@ def sent(responses: aioresponses) -> list[tuple[str, URL, dict[str, Any]]]:
     ]
 
 
-def error_body(code: str, status: int, message: str = "m", kind: str = "error") -> dict[str, Any]:
+def error_body(
+    code: str, status: int, message: str = "m", kind: str = "error"
+) -> dict[str, Any]:
     """One error in the city's ``errors[]`` envelope."""
-    return {"errors": [{"errorCode": code, "errorMessage": message, "statusCode": status, "errorType": kind}]}
+    return {
+        "errors": [
+            {
+                "errorCode": code,
+                "errorMessage": message,
+                "statusCode": status,
+                "errorType": kind,
+            }
+        ]
+    }
 
 
 def process(status: str = "reserved", **overrides: Any) -> dict[str, Any]:
@@ -50,8 +63,14 @@ def process(status: str = "reserved", **overrides: Any) -> dict[str, Any]:
         "telephone": "",
         "officeName": "Bürgerbüro Ruppertstraße",
         "officeId": 10489,
-        "scope": {"id": 160, "emailRequired": True, "telephoneActivated": True, "captchaActivatedRequired": True,
-                  "reservationDuration": 15, "activationDuration": 30},
+        "scope": {
+            "id": 160,
+            "emailRequired": True,
+            "telephoneActivated": True,
+            "captchaActivatedRequired": True,
+            "reservationDuration": 15,
+            "activationDuration": 30,
+        },
         "subRequestCounts": [],
         "serviceId": 1063475,
         "serviceName": "Wohnsitzanmeldung",

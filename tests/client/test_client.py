@@ -65,8 +65,13 @@ def calendar_body() -> dict[str, Any]:
     }
 
 
-async def test_catalogue_parses_and_sends_plain_get(client: MTAClient, responses: aioresponses) -> None:
-    responses.get(route("offices-and-services/"), payload=load_fixture("offices_and_services.json"))
+async def test_catalogue_parses_and_sends_plain_get(
+    client: MTAClient, responses: aioresponses
+) -> None:
+    responses.get(
+        route("offices-and-services/"),
+        payload=load_fixture("offices_and_services.json"),
+    )
 
     catalogue = await client.get_catalogue()
 
@@ -96,8 +101,14 @@ async def test_catalogue_parses_and_sends_plain_get(client: MTAClient, responses
     assert kwargs["json"] is None
 
 
-async def test_catalogue_is_cached_until_ttl(client: MTAClient, responses: aioresponses, clock: Any) -> None:
-    responses.get(route("offices-and-services/"), payload=load_fixture("offices_and_services.json"), repeat=True)
+async def test_catalogue_is_cached_until_ttl(
+    client: MTAClient, responses: aioresponses, clock: Any
+) -> None:
+    responses.get(
+        route("offices-and-services/"),
+        payload=load_fixture("offices_and_services.json"),
+        repeat=True,
+    )
     await client.get_catalogue()
     await client.get_catalogue()
     assert len(sent(responses)) == 1
@@ -107,9 +118,16 @@ async def test_catalogue_is_cached_until_ttl(client: MTAClient, responses: aiore
     assert len(sent(responses)) == 3
 
 
-async def test_calendar_without_captcha(client: MTAClient, responses: aioresponses, solver: list[Any]) -> None:
-    responses.get(route("offices-and-services/"), payload=load_fixture("offices_and_services.json"))
-    responses.get(route("available-calendar/"), payload={**calendar_body(), "availableDays": []})
+async def test_calendar_without_captcha(
+    client: MTAClient, responses: aioresponses, solver: list[Any]
+) -> None:
+    responses.get(
+        route("offices-and-services/"),
+        payload=load_fixture("offices_and_services.json"),
+    )
+    responses.get(
+        route("available-calendar/"), payload={**calendar_body(), "availableDays": []}
+    )
 
     calendar = await client.get_available_calendar(
         office_ids=[10308174],
@@ -136,8 +154,14 @@ async def test_calendar_without_captcha(client: MTAClient, responses: aiorespons
 async def test_calendar_fetches_captcha_token_once(
     client: MTAClient, responses: aioresponses, solver: list[Any]
 ) -> None:
-    challenge = {"parameters": {"algorithm": "SHA-256", "keyPrefix": "00"}, "signature": "ab"}
-    responses.get(route("offices-and-services/"), payload=load_fixture("offices_and_services.json"))
+    challenge = {
+        "parameters": {"algorithm": "SHA-256", "keyPrefix": "00"},
+        "signature": "ab",
+    }
+    responses.get(
+        route("offices-and-services/"),
+        payload=load_fixture("offices_and_services.json"),
+    )
     responses.get(route("captcha-challenge/"), payload=challenge)
     responses.post(
         route("captcha-verify/"),
@@ -154,7 +178,10 @@ async def test_calendar_fetches_captcha_token_once(
         slots_end_date=date(2026, 11, 30),
     )
     await client.get_available_calendar(
-        office_ids=[10489], services=[1063475], start_date=date(2026, 11, 23), end_date=date(2026, 12, 23)
+        office_ids=[10489],
+        services=[1063475],
+        start_date=date(2026, 11, 23),
+        end_date=date(2026, 12, 23),
     )
 
     assert solver == [challenge]
@@ -170,9 +197,17 @@ async def test_calendar_fetches_captcha_token_once(
     assert calendar.slots[0].start == datetime.fromtimestamp(1795640100, UTC)
 
     requests = sent(responses)
-    verify = next(kwargs for method, url, kwargs in requests if url.path.endswith("captcha-verify/"))
+    verify = next(
+        kwargs
+        for method, url, kwargs in requests
+        if url.path.endswith("captcha-verify/")
+    )
     assert verify["json"] == {"payload": "c29sdmVk"}
-    calendar_queries = [dict(url.query) for _, url, _ in requests if url.path.endswith("available-calendar/")]
+    calendar_queries = [
+        dict(url.query)
+        for _, url, _ in requests
+        if url.path.endswith("available-calendar/")
+    ]
     assert calendar_queries[0] == {
         "startDate": "2026-11-23",
         "endDate": "2027-05-23",
@@ -190,7 +225,10 @@ async def test_calendar_fetches_captcha_token_once(
 async def test_refused_cached_token_is_replaced_once(
     client: MTAClient, responses: aioresponses, solver: list[Any]
 ) -> None:
-    responses.get(route("offices-and-services/"), payload=load_fixture("offices_and_services.json"))
+    responses.get(
+        route("offices-and-services/"),
+        payload=load_fixture("offices_and_services.json"),
+    )
     responses.get(route("captcha-challenge/"), payload={"challenge": "x"}, repeat=True)
     responses.post(
         route("captcha-verify/"),
@@ -200,20 +238,34 @@ async def test_refused_cached_token_is_replaced_once(
     responses.get(
         route("available-calendar/"),
         status=400,
-        payload={"errors": [{"errorCode": "captchaInvalid", "errorMessage": "Invalid captcha token.",
-                             "statusCode": 400, "errorType": "error"}]},
+        payload={
+            "errors": [
+                {
+                    "errorCode": "captchaInvalid",
+                    "errorMessage": "Invalid captcha token.",
+                    "statusCode": 400,
+                    "errorType": "error",
+                }
+            ]
+        },
     )
     responses.get(route("available-calendar/"), payload=calendar_body())
 
-    calendar = await client.get_available_calendar(office_ids=[10489], services=[1063475])
+    calendar = await client.get_available_calendar(
+        office_ids=[10489], services=[1063475]
+    )
 
     assert len(calendar.slots) == 3
     assert len(solver) == 2
 
 
-async def test_explicit_token_is_used_as_given(client: MTAClient, responses: aioresponses) -> None:
+async def test_explicit_token_is_used_as_given(
+    client: MTAClient, responses: aioresponses
+) -> None:
     responses.get(route("available-calendar/"), payload=calendar_body())
-    await client.get_available_calendar(office_ids=[10489], services=[1063475], captcha_token="given")
+    await client.get_available_calendar(
+        office_ids=[10489], services=[1063475], captcha_token="given"
+    )
     ((_, url, _),) = sent(responses)
     assert url.query["captchaToken"] == "given"
 
@@ -230,11 +282,21 @@ async def test_explicit_token_is_used_as_given(client: MTAClient, responses: aio
         ({"office_ids": [1], "services": [1, 1]}, "services"),
         ({"office_ids": [1], "services": [-5]}, "service_id"),
         (
-            {"office_ids": [1], "services": [1], "start_date": date(2026, 1, 1), "end_date": date(2027, 1, 2)},
+            {
+                "office_ids": [1],
+                "services": [1],
+                "start_date": date(2026, 1, 1),
+                "end_date": date(2027, 1, 2),
+            },
             "end_date",
         ),
         (
-            {"office_ids": [1], "services": [1], "start_date": date(2026, 2, 1), "end_date": date(2026, 1, 1)},
+            {
+                "office_ids": [1],
+                "services": [1],
+                "start_date": date(2026, 2, 1),
+                "end_date": date(2026, 1, 1),
+            },
             "end_date",
         ),
         (
@@ -257,24 +319,38 @@ async def test_calendar_input_checked_before_sending(
     assert sent(responses) == []
 
 
-async def test_range_of_exactly_365_days_is_allowed(client: MTAClient, responses: aioresponses) -> None:
+async def test_range_of_exactly_365_days_is_allowed(
+    client: MTAClient, responses: aioresponses
+) -> None:
     responses.get(route("available-calendar/"), payload=calendar_body())
     await client.get_available_calendar(
-        office_ids=[1], services=[1], start_date=date(2026, 1, 1), end_date=date(2027, 1, 1), captcha_token="t"
+        office_ids=[1],
+        services=[1],
+        start_date=date(2026, 1, 1),
+        end_date=date(2027, 1, 1),
+        captcha_token="t",
     )
     assert len(sent(responses)) == 1
 
 
-async def test_reserve_sends_arrays_and_token(client: MTAClient, responses: aioresponses, solver: list[Any]) -> None:
-    responses.get(route("offices-and-services/"), payload=load_fixture("offices_and_services.json"))
+async def test_reserve_sends_arrays_and_token(
+    client: MTAClient, responses: aioresponses, solver: list[Any]
+) -> None:
+    responses.get(
+        route("offices-and-services/"),
+        payload=load_fixture("offices_and_services.json"),
+    )
     responses.get(route("captcha-challenge/"), payload={"challenge": "x"})
     responses.post(
-        route("captcha-verify/"), payload={"meta": {"success": True}, "data": {"valid": True}, "token": TOKEN}
+        route("captcha-verify/"),
+        payload={"meta": {"success": True}, "data": {"valid": True}, "token": TOKEN},
     )
     responses.post(route("reserve-appointment/"), payload=process())
 
     slot = Slot(office_id=10489, start=datetime.fromtimestamp(1790006400, UTC))
-    appointment = await client.reserve_appointment(office_id=10489, services={1063475: 1}, timestamp=slot)
+    appointment = await client.reserve_appointment(
+        office_id=10489, services={1063475: 1}, timestamp=slot
+    )
 
     assert appointment.process_id == 4711
     assert appointment.status is AppointmentStatus.RESERVED
@@ -292,11 +368,18 @@ async def test_reserve_sends_arrays_and_token(client: MTAClient, responses: aior
     }
 
 
-async def test_reserve_without_captcha_office(client: MTAClient, responses: aioresponses) -> None:
-    responses.get(route("offices-and-services/"), payload=load_fixture("offices_and_services.json"))
+async def test_reserve_without_captcha_office(
+    client: MTAClient, responses: aioresponses
+) -> None:
+    responses.get(
+        route("offices-and-services/"),
+        payload=load_fixture("offices_and_services.json"),
+    )
     responses.post(route("reserve-appointment/"), payload=process(officeId=10308174))
     when = datetime.fromtimestamp(1790006400, UTC)
-    await client.reserve_appointment(office_id=10308174, services=[10176294], timestamp=when)
+    await client.reserve_appointment(
+        office_id=10308174, services=[10176294], timestamp=when
+    )
     (_, _, kwargs) = sent(responses)[-1]
     assert kwargs["json"] == {
         "timestamp": 1790006400,
@@ -314,16 +397,25 @@ async def test_reserve_rejects_bad_timestamps(
     client: MTAClient, responses: aioresponses, timestamp: Any, field: str
 ) -> None:
     with pytest.raises(MTAValidationError) as excinfo:
-        await client.reserve_appointment(office_id=1, services=[1], timestamp=timestamp, captcha_token="t")
+        await client.reserve_appointment(
+            office_id=1, services=[1], timestamp=timestamp, captcha_token="t"
+        )
     assert excinfo.value.field == field
     assert sent(responses) == []
 
 
-async def test_update_sends_contact_and_checks_scope(client: MTAClient, responses: aioresponses) -> None:
-    responses.post(route("update-appointment/"), payload=process(familyName="Huber", email="anna.huber@example.org"))
+async def test_update_sends_contact_and_checks_scope(
+    client: MTAClient, responses: aioresponses
+) -> None:
+    responses.post(
+        route("update-appointment/"),
+        payload=process(familyName="Huber", email="anna.huber@example.org"),
+    )
     reserved = Appointment.model_validate(process())
     contact = ContactDetails(
-        family_name=" Huber ", email="anna.huber@example.org", telephone="+49 89 233-00000"
+        family_name=" Huber ",
+        email="anna.huber@example.org",
+        telephone="+49 89 233-00000",
     )
 
     updated = await client.update_appointment(credentials=reserved, contact=contact)
@@ -339,10 +431,14 @@ async def test_update_sends_contact_and_checks_scope(client: MTAClient, response
     }
 
 
-async def test_update_requires_email_when_scope_does(client: MTAClient, responses: aioresponses) -> None:
+async def test_update_requires_email_when_scope_does(
+    client: MTAClient, responses: aioresponses
+) -> None:
     reserved = Appointment.model_validate(process())
     with pytest.raises(MTAValidationError) as excinfo:
-        await client.update_appointment(credentials=reserved, contact=ContactDetails(family_name="Huber"))
+        await client.update_appointment(
+            credentials=reserved, contact=ContactDetails(family_name="Huber")
+        )
     assert excinfo.value.field == "email"
     assert sent(responses) == []
 
@@ -369,24 +465,41 @@ async def test_process_calls_send_credentials(
     assert kwargs["json"] == {"processId": 4711, "authKey": "b" * 64}
 
 
-async def test_get_appointment_sends_query(client: MTAClient, responses: aioresponses) -> None:
-    responses.get(route("appointment/"), payload=process(status="confirmed", captchaToken="fresh", newField=[1]))
-    appointment = await client.get_appointment(credentials=ProcessCredentials(process_id=4711, auth_key="beef"))
+async def test_get_appointment_sends_query(
+    client: MTAClient, responses: aioresponses
+) -> None:
+    responses.get(
+        route("appointment/"),
+        payload=process(status="confirmed", captchaToken="fresh", newField=[1]),
+    )
+    appointment = await client.get_appointment(
+        credentials=ProcessCredentials(process_id=4711, auth_key="beef")
+    )
     assert appointment.status is AppointmentStatus.CONFIRMED
     assert appointment.captcha_token == "fresh"
     ((_, url, _),) = sent(responses)
     assert dict(url.query) == {"processId": "4711", "authKey": "beef"}
 
 
-async def test_unknown_status_does_not_break_parsing(client: MTAClient, responses: aioresponses) -> None:
+async def test_unknown_status_does_not_break_parsing(
+    client: MTAClient, responses: aioresponses
+) -> None:
     responses.get(route("appointment/"), payload=process(status="teleported"))
-    appointment = await client.get_appointment(credentials=ProcessCredentials(process_id=1, auth_key="beef"))
+    appointment = await client.get_appointment(
+        credentials=ProcessCredentials(process_id=1, auth_key="beef")
+    )
     assert appointment.status is AppointmentStatus.UNKNOWN
 
 
-async def test_confirm_from_activation_link(client: MTAClient, responses: aioresponses) -> None:
+async def test_confirm_from_activation_link(
+    client: MTAClient, responses: aioresponses
+) -> None:
     responses.post(route("confirm-appointment/"), payload=process(status="confirmed"))
-    raw = base64.b64encode(json.dumps({"id": 4711, "authKey": "c" * 64}).encode()).decode().rstrip("=")
+    raw = (
+        base64.b64encode(json.dumps({"id": 4711, "authKey": "c" * 64}).encode())
+        .decode()
+        .rstrip("=")
+    )
     link = f"https://stadt.muenchen.de/buergerservice/terminvereinbarung.html#/appointment/confirm/{raw}"
 
     appointment = await client.confirm_from_link(link)
@@ -400,12 +513,15 @@ async def test_confirm_from_activation_link(client: MTAClient, responses: aiores
     "link",
     [
         "https://stadt.muenchen.de/#/appointment/confirm/not-base64!!",
-        "https://stadt.muenchen.de/#/appointment/confirm/" + base64.b64encode(b'{"id": 1}').decode(),
+        "https://stadt.muenchen.de/#/appointment/confirm/"
+        + base64.b64encode(b'{"id": 1}').decode(),
         base64.b64encode(b'{"id": 1, "authKey": "zz"}').decode(),
         "",
     ],
 )
-async def test_bad_activation_links_are_rejected(client: MTAClient, responses: aioresponses, link: str) -> None:
+async def test_bad_activation_links_are_rejected(
+    client: MTAClient, responses: aioresponses, link: str
+) -> None:
     with pytest.raises(MTAValidationError) as excinfo:
         await client.confirm_from_link(link)
     assert excinfo.value.field in {"link", "auth_key"}
@@ -413,8 +529,14 @@ async def test_bad_activation_links_are_rejected(client: MTAClient, responses: a
 
 
 def test_activation_link_variants() -> None:
-    raw = base64.urlsafe_b64encode(json.dumps({"id": "99", "authKey": "d" * 64}).encode()).decode()
-    for link in (raw, f"#/appointment/{raw}", f"https://x/#/appointment/confirm/{raw}/"):
+    raw = base64.urlsafe_b64encode(
+        json.dumps({"id": "99", "authKey": "d" * 64}).encode()
+    ).decode()
+    for link in (
+        raw,
+        f"#/appointment/{raw}",
+        f"https://x/#/appointment/confirm/{raw}/",
+    ):
         credentials = ProcessCredentials.from_activation_link(link)
         assert credentials.process_id == 99
         assert credentials.auth_key == "d" * 64
@@ -422,7 +544,12 @@ def test_activation_link_variants() -> None:
 
 def test_private_data_hidden_from_repr() -> None:
     appointment = Appointment.model_validate(
-        process(familyName="Huber", email="anna.huber@example.org", telephone="08912345", captchaToken="secret")
+        process(
+            familyName="Huber",
+            email="anna.huber@example.org",
+            telephone="08912345",
+            captchaToken="secret",
+        )
     )
     text = repr(appointment) + repr(appointment.credentials)
     for secret in ("Huber", "anna.huber", "08912345", "secret", "a" * 64):
@@ -446,7 +573,9 @@ def test_private_data_hidden_from_repr() -> None:
         ({"family_name": "X", "custom_textfield2": "x" * 251}, "custom_textfield2"),
     ],
 )
-def test_contact_details_are_checked_without_echoing(values: dict[str, Any], field: str) -> None:
+def test_contact_details_are_checked_without_echoing(
+    values: dict[str, Any], field: str
+) -> None:
     from mta_client.models import validated  # noqa: PLC0415
 
     with pytest.raises(MTAValidationError) as excinfo:
@@ -466,14 +595,21 @@ def test_contact_details_accept_the_limits() -> None:
     )
     assert contact.telephone == "+491701234567"
     assert ContactDetails(family_name="X", telephone="1234567").telephone == "1234567"
-    assert ContactDetails(family_name="X", telephone="123456789012345").telephone == "123456789012345"
+    assert (
+        ContactDetails(family_name="X", telephone="123456789012345").telephone
+        == "123456789012345"
+    )
 
 
 async def test_captcha_details(client: MTAClient, responses: aioresponses) -> None:
     responses.get(
         route("captcha-details/"),
-        payload={"siteKey": "k", "captchaChallenge": "https://c/ch", "captchaVerify": "https://c/v",
-                 "captchaEnabled": True},
+        payload={
+            "siteKey": "k",
+            "captchaChallenge": "https://c/ch",
+            "captchaVerify": "https://c/v",
+            "captchaEnabled": True,
+        },
     )
     details = await client.get_captcha_details()
     assert details.captcha_enabled is True
@@ -483,5 +619,12 @@ async def test_captcha_details(client: MTAClient, responses: aioresponses) -> No
 def test_base_url_gets_trailing_slash() -> None:
     client = MTAClient(base_url="http://127.0.0.1:8080/buergeransicht/api/citizen")
     assert str(client.base_url) == "http://127.0.0.1:8080/buergeransicht/api/citizen/"
-    assert repr(client) == "MTAClient(base_url='http://127.0.0.1:8080/buergeransicht/api/citizen/')"
-    assert URL(str(client.base_url)).join(URL("appointment/")).path.endswith("/citizen/appointment/")
+    assert (
+        repr(client)
+        == "MTAClient(base_url='http://127.0.0.1:8080/buergeransicht/api/citizen/')"
+    )
+    assert (
+        URL(str(client.base_url))
+        .join(URL("appointment/"))
+        .path.endswith("/citizen/appointment/")
+    )

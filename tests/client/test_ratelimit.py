@@ -8,8 +8,7 @@ import random
 import pytest
 
 from mta_client import MTABudgetExceededError, RequestBudget
-
-from ..conftest import FakeClock
+from tests.conftest import FakeClock
 
 
 class CityLimiter:
@@ -41,7 +40,9 @@ async def test_budget_never_sends_what_the_city_refuses(seed: int) -> None:
         clock.advance(rng.choice([0.0, 0.0, 0.1, 0.5, 2.0, 30.0, 61.0]) * rng.random())
         await budget.acquire(priority=rng.random() < 0.2)
         clock.advance(rng.random() * 0.2)  # the request travels to the server
-        assert city.request(clock.now), "the budget let through a request the city refuses"
+        assert city.request(clock.now), (
+            "the budget let through a request the city refuses"
+        )
         accepted += 1
     assert accepted == 600
     assert budget.sent == 600
@@ -99,10 +100,14 @@ async def test_concurrent_callers_share_one_window() -> None:
 def test_headers_update_limit_and_count() -> None:
     clock = FakeClock()
     budget = RequestBudget(clock=clock, priority_reserve=0)
-    budget.update_from_headers({"X-RateLimit-Limit": "120", "X-RateLimit-Remaining": "7"})
+    budget.update_from_headers(
+        {"X-RateLimit-Limit": "120", "X-RateLimit-Remaining": "7"}
+    )
     assert budget.limit == 120
     assert budget.remaining() == 7
-    budget.update_from_headers({"X-RateLimit-Limit": "oops", "X-RateLimit-Remaining": "1"})
+    budget.update_from_headers(
+        {"X-RateLimit-Limit": "oops", "X-RateLimit-Remaining": "1"}
+    )
     budget.update_from_headers({"X-RateLimit-Limit": "0", "X-RateLimit-Remaining": "0"})
     budget.update_from_headers({})
     assert budget.limit == 120

@@ -1,0 +1,101 @@
+"""Serving the simulator over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Self
+
+from aiohttp import web
+
+from mta_client.clock import ScaledClock, SystemClock
+
+from .simulator import API_PREFIX, Simulator
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+__all__ = ["SimulatorServer", "serve"]
+
+
+class SimulatorServer:
+    """Run a :class:`Simulator` on a local TCP port.
+
+    Example::
+
+        async with SimulatorServer(Simulator(scenario="fixed")) as server:
+            client = MTAClient(base_url=server.base_url)
+    """
+
+    def __init__(
+        self, simulator: Simulator, *, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        """Prepare the server; ``port=0`` picks a free port."""
+        self.simulator = simulator
+        self.host = host
+        self.port = port
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def base_url(self) -> str:
+        """The client base URL, ending in ``/buergeransicht/api/citizen/``."""
+        return f"http://{self.host}:{self.port}{API_PREFIX}"
+
+    async def start(self) -> None:
+        """Start listening."""
+        self._runner = web.AppRunner(
+            self.simulator.create_app(),
+            access_log=None,
+            shutdown_timeout=1.0,
+            handler_cancellation=True,
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        for address in self._runner.addresses:
+            if isinstance(address, tuple):
+                self.port = int(address[1])
+                break
+
+    async def close(self) -> None:
+        """Stop listening and end open requests."""
+        if self._runner is not None:
+            self.simulator.shutdown_event.set()
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Self:
+        """Start the server."""
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop the server."""
+        await self.close()
+
+
+async def serve(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    scenario: str = "munich-weekday",
+    speed: float = 1.0,
+    seed: int = 0,
+) -> None:
+    """Serve a simulator until cancelled (``mta simulate``).
+
+    Prints one line with the base URL when ready. ``speed`` > 1 runs the
+    simulated city faster than real time (:class:`ScaledClock`).
+    """
+    clock = SystemClock() if speed == 1.0 else ScaledClock(speed=speed)
+    simulator = Simulator(clock=clock, scenario=scenario, seed=seed)
+    async with SimulatorServer(simulator, host=host, port=port) as server:
+        print(  # noqa: T201 - the command's one line of output
+            f"Simulator ({scenario}, speed {speed:g}) listening on {server.base_url}",
+            flush=True,
+        )
+        await asyncio.Event().wait()

@@ -1,0 +1,332 @@
+"""The simulator's state and its public control surface."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import heapq
+import ipaddress
+import itertools
+import random
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from mta_client.clock import SystemClock
+
+from .booking import Bookings
+from .captcha import CaptchaConfig, CaptchaService
+from .catalogue import Catalogue, load_catalogue
+from .faults import FaultInjector
+from .outbox import Outbox
+from .ratelimit import RateLimiter
+from .scenarios import Release, Scenario, get_scenario
+from .slots import SlotStore
+from .stats import CompetitorTake, SimulatorStats, SlotAppearance
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from aiohttp import web
+
+    from mta_client.clock import Clock
+
+__all__ = ["API_PREFIX", "CITY_TZ", "Simulator"]
+
+API_PREFIX = "/buergeransicht/api/citizen/"
+CITY_TZ = ZoneInfo("Europe/Berlin")
+
+
+class Simulator:
+    """A faithful local stand-in for Munich's citizen appointment API.
+
+    Time-driven behaviour (scenario releases, competitors, reservation and
+    activation expiry, deallocation after cancel) is computed lazily on the
+    injected clock before every request, in event order, so it is exact and
+    reproducible however often the simulator is asked.
+
+    Args:
+        clock: where time comes from (default :class:`SystemClock`); under
+            :func:`~mta_client.simulator.run_virtual` pass
+            ``LoopClock(epoch=0.0)``.
+        scenario: a registered scenario name or a :class:`Scenario`.
+        seed: seed of every random choice (slots, competitors, ids, keys).
+        rate_limit: ``RATE_LIMIT_MAX_REQUESTS`` (city default 60).
+        rate_limit_ttl: ``RATE_LIMIT_CACHE_TTL`` in seconds (city default 60).
+        captcha_version: 2 (ALTCHA v2, current) or 1 (legacy v1 challenges).
+        captcha: full captcha settings (overrides ``captcha_version``).
+        blacklist: IPs or CIDR networks answered with 403 ``IP_BLACKLISTED``.
+        maintenance: start in maintenance mode (503 ``serviceUnavailable``).
+        deallocation_minutes: how long a cancelled slot stays blocked.
+        max_request_size: ``MAX_REQUEST_SIZE`` in bytes (413 above).
+        catalogue: another catalogue than the packaged Munich one.
+        secret: HMAC secret of challenges and tokens (default from ``seed``).
+
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        scenario: str | Scenario = "munich-weekday",
+        seed: int = 0,
+        rate_limit: int = 60,
+        rate_limit_ttl: int = 60,
+        captcha_version: int = 2,
+        captcha: CaptchaConfig | None = None,
+        blacklist: Iterable[str] = (),
+        maintenance: bool = False,
+        deallocation_minutes: float = 15,
+        max_request_size: int = 10 * 1024 * 1024,
+        catalogue: Catalogue | None = None,
+        secret: bytes | None = None,
+    ) -> None:
+        """Create the simulator (nothing happens until the first request)."""
+        self.clock: Clock = clock or SystemClock()
+        self.scenario = (
+            get_scenario(scenario) if isinstance(scenario, str) else scenario
+        )
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.tz: dt.tzinfo = CITY_TZ
+        self.catalogue = catalogue or load_catalogue()
+        self.slots = SlotStore(self.catalogue)
+        self.stats = SimulatorStats()
+        self.outbox = Outbox()
+        self.faults = FaultInjector(self.rng)
+        if secret is None:
+            secret = random.Random(f"secret:{seed}").randbytes(32)
+        self.captcha = CaptchaService(
+            self.clock, captcha or CaptchaConfig(version=captcha_version), secret
+        )
+        self.rate_limiter = RateLimiter(
+            self.clock, max_requests=rate_limit, ttl=rate_limit_ttl
+        )
+        self.blacklist: set[str] = set(blacklist)
+        self.maintenance = maintenance
+        self.deallocation_seconds = deallocation_minutes * 60
+        self.max_request_size = max_request_size
+        self.bookings = Bookings(self)
+        self._events: list[tuple[float, int, Callable[[float], None]]] = []
+        self._seq = itertools.count()
+        self._started = False
+        self._planned_until: dt.date | None = None
+        self._app: web.Application | None = None
+        self._shutdown_event: asyncio.Event | None = None
+        self._catalogue_body: dict[str, Any] | None = None
+
+    # --- application -------------------------------------------------------------
+
+    def create_app(self) -> web.Application:
+        """Return a new aiohttp application serving this simulator."""
+        from .app import create_app  # noqa: PLC0415 - app imports this module
+
+        return create_app(self)
+
+    @property
+    def app(self) -> web.Application:
+        """The aiohttp application of this simulator (created once)."""
+        if self._app is None:
+            self._app = self.create_app()
+        return self._app
+
+    @property
+    def shutdown_event(self) -> asyncio.Event:
+        """Set when the serving application shuts down (ends injected hangs)."""
+        if self._shutdown_event is None:
+            self._shutdown_event = asyncio.Event()
+        return self._shutdown_event
+
+    def new_shutdown_event(self) -> None:
+        """Start a new serving period (a fresh, unset :attr:`shutdown_event`)."""
+        self._shutdown_event = None
+
+    def offices_and_services(self) -> dict[str, Any]:
+        """Return the ``/offices-and-services/`` body (rendered once)."""
+        if self._catalogue_body is None:
+            self._catalogue_body = self.catalogue.offices_and_services()
+        return self._catalogue_body
+
+    # --- time ----------------------------------------------------------------------
+
+    def now(self) -> float:
+        """Return the simulator clock's Unix time."""
+        return self.clock.time()
+
+    def schedule(self, at: float, callback: Callable[[float], None]) -> None:
+        """Run ``callback(at)`` once the clock reaches ``at`` (lazily)."""
+        heapq.heappush(self._events, (at, next(self._seq), callback))
+
+    def sync(self) -> None:
+        """Apply everything that happened up to now (called before each request)."""
+        now = self.clock.time()
+        if not self._started:
+            self._start(now)
+        self._plan_until(dt.datetime.fromtimestamp(now, self.tz).date())
+        while self._events and self._events[0][0] <= now:
+            at, _, callback = heapq.heappop(self._events)
+            callback(at)
+        self.slots.prune(now)
+
+    def _start(self, now: float) -> None:
+        self._started = True
+        rng = random.Random(f"{self.seed}:{self.scenario.name}:initial")
+        for release in self.scenario.initial(now, self.tz, rng, self.catalogue):
+            self._apply_release(release, now)
+
+    def _plan_until(self, day: dt.date) -> None:
+        first = day if self._planned_until is None else self._planned_until
+        if self._planned_until is not None and first >= day:
+            return
+        current = first if self._planned_until is None else first + dt.timedelta(1)
+        while current <= day:
+            rng = random.Random(f"{self.seed}:{self.scenario.name}:{current}")
+            for release in self.scenario.releases_for_day(
+                current, self.tz, rng, self.catalogue
+            ):
+                self.schedule(release.at, self._release_callback(release))
+            current += dt.timedelta(days=1)
+        self._planned_until = day
+
+    def _release_callback(self, release: Release) -> Callable[[float], None]:
+        return lambda at: self._apply_release(release, at)
+
+    # --- slots ---------------------------------------------------------------------
+
+    def _apply_release(self, release: Release, at: float) -> None:
+        office = self.catalogue.offices[release.office_id]
+        start = self.slots.align(office.id, release.start)
+        count = max(1, -(-release.minutes // office.slot_minutes))
+        units = self.slots.units(office.id, start, count)
+        self._make_free(office.id, units, at, release)
+
+    def _make_free(
+        self, office_id: int, units: list[int], at: float, release: Release
+    ) -> None:
+        added = self.slots.release(office_id, [u for u in units if u > at])
+        self._record(office_id, added, at, release.source)
+        competition = self.scenario.competition_for(release)
+        if competition is None or not added:
+            return
+        rng = random.Random(f"{self.seed}:{office_id}:{added[0]}:{at}")
+        step = self.catalogue.offices[office_id].slot_minutes
+        chunk = max(1, -(-competition.chunk_minutes // step))
+        for i in range(0, len(added), chunk):
+            delay = competition.delay(rng)
+            if delay is not None:
+                part = added[i : i + chunk]
+                self.schedule(at + delay, self._take_callback(office_id, part, at))
+
+    def _take_callback(
+        self, office_id: int, units: list[int], appeared_at: float
+    ) -> Callable[[float], None]:
+        def take(at: float) -> None:
+            taken = self.slots.take(office_id, [u for u in units if u > at])
+            if taken:
+                self.stats.competitor_takes.append(
+                    CompetitorTake(office_id, taken[0], len(taken), at, appeared_at)
+                )
+
+        return take
+
+    def _record(self, office_id: int, added: list[int], at: float, source: str) -> None:
+        step = self.slots.step(office_id)
+        run: list[int] = []
+        for unit in [*added, None]:
+            if unit is not None and (not run or unit == run[-1] + step):
+                run.append(unit)
+                continue
+            if run:
+                self.stats.slot_appearances.append(
+                    SlotAppearance(office_id, run[0], len(run), at, source)
+                )
+            run = [unit] if unit is not None else []
+
+    def free_units(self, office_id: int, units: list[int], *, source: str) -> None:
+        """Give a process's units back; those still in the future become free."""
+        at = self.clock.time()
+        self.slots.unhold(office_id, units, free=False)
+        release = Release(at, office_id, units[0], 0, source)
+        self._make_free(office_id, units, at, release)
+
+    def release_slot(
+        self,
+        office_id: int,
+        start: float | dt.datetime,
+        *,
+        minutes: int | None = None,
+        at: float | None = None,
+        compete: bool = False,
+    ) -> None:
+        """Make a run of slots free, now or at ``at``.
+
+        Args:
+            office_id: the office.
+            start: Unix time or aware datetime of the first slot (snapped to the
+                office's ``slotTimeInMinutes`` grid).
+            minutes: length of the run (default one grid unit).
+            at: when it appears (Unix time; default now).
+            compete: let the scenario's competitors go after it.
+
+        """
+        office = self.catalogue.offices[office_id]
+        ts = int(start.timestamp()) if isinstance(start, dt.datetime) else int(start)
+        release = Release(
+            at=self.clock.time() if at is None else at,
+            office_id=office_id,
+            start=ts,
+            minutes=minutes or office.slot_minutes,
+            source="manual",
+            compete=compete,
+        )
+        if at is None or at <= self.clock.time():
+            self.sync()
+            self._apply_release(release, self.clock.time())
+        else:
+            self.schedule(release.at, self._release_callback(release))
+
+    def take_slot(
+        self, office_id: int, start: float | dt.datetime, *, minutes: int | None = None
+    ) -> int:
+        """Let somebody else take a run of slots now; return the units taken."""
+        office = self.catalogue.offices[office_id]
+        ts = int(start.timestamp()) if isinstance(start, dt.datetime) else int(start)
+        count = max(1, -(-(minutes or office.slot_minutes) // office.slot_minutes))
+        self.sync()
+        units = self.slots.units(office_id, self.slots.align(office_id, ts), count)
+        return len(self.slots.take(office_id, units))
+
+    def free_slots(self, office_id: int) -> list[int]:
+        """Return the start times of the free grid units of an office."""
+        self.sync()
+        return self.slots.free_units(office_id)
+
+    def bookable_times(
+        self,
+        office_id: int,
+        service_ids: Iterable[int],
+        counts: Iterable[int] | None = None,
+    ) -> list[int]:
+        """Return the times a booking of these services could be reserved now."""
+        self.sync()
+        ids = list(service_ids)
+        services = list(zip(ids, counts or [1] * len(ids), strict=True))
+        needed = self.catalogue.units_needed(office_id, services)
+        return self.slots.bookable_starts(
+            office_id, needed, self.clock.time(), float("inf")
+        )
+
+    # --- client ips ------------------------------------------------------------------
+
+    def is_blacklisted(self, ip: str) -> bool:
+        """Return whether ``ip`` is in :attr:`blacklist` (IPs or CIDRs)."""
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        for entry in self.blacklist:
+            try:
+                if address in ipaddress.ip_network(entry, strict=False):
+                    return True
+            except ValueError:
+                continue
+        return False
