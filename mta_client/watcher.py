@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 import logging
+import math
 import time as real_time
 from typing import Any
 
@@ -88,24 +89,31 @@ class PollPolicy:
     Attributes:
         window_interval: seconds between looks per group inside a window.
         other_interval: seconds between looks per group outside windows.
+        cron_offset: seconds after each full minute at which to look, or None
+            for no alignment. The city's per-minute cron (calculateSlots,
+            deallocateAppointmentData, deleteReservedData) is what makes new
+            slots visible, so a look just after it sees them first; looking
+            more often inside windows allows for the cron running longer
+            during bulk releases.
         day_interval: seconds between refreshes of a later day already seen.
         budget_share: the share of the server's limit polling may use; the
             rest stays free for bookings and for the person's own browsing.
         days_per_watch: later days a watch may ask for, at most.
-        token_lead: seconds before expiry at which the captcha token is
-            renewed in the background.
+        token_lead: seconds before the first look that needs a new captcha
+            token at which it is fetched, so that no look waits for it.
         error_backoff: seconds to wait after a failed look.
         block_backoff: seconds to wait after a block or maintenance answer.
         release_windows: the city's release windows.
 
     """
 
-    window_interval: float = 20.0
+    window_interval: float = 30.0
     other_interval: float = 60.0
+    cron_offset: float | None = 4.0
     day_interval: float = 600.0
     budget_share: float = 0.5
     days_per_watch: int = 3
-    token_lead: float = 40.0
+    token_lead: float = 5.0
     error_backoff: float = 60.0
     block_backoff: float = 900.0
     release_windows: tuple[ReleaseWindow, ...] = RELEASE_WINDOWS
@@ -279,7 +287,6 @@ class Watcher:
 
     async def _run_due(self) -> float:
         """Do what is due; return when the next thing is due."""
-        await self._refresh_token_if_due()
         now = self.clock.time()
         for state in sorted(self._groups.values(), key=lambda s: s.due):
             if state.due <= now:
@@ -288,7 +295,7 @@ class Watcher:
                 except MTAError as err:
                     state.due = self.clock.time() + self._backoff(err)
                     continue
-                state.due = self.clock.time() + self._interval()
+                state.due = self._next_due(self.clock.time())
             for query in self._due_days(state, due_only=True):
                 try:
                     await self._poll_day(state, query)
@@ -296,13 +303,9 @@ class Watcher:
                     state.days[query.day] = self.clock.time() + self._backoff(err)
         dues = [s.due for s in self._groups.values()]
         dues += [d for s in self._groups.values() for d in s.days.values()]
-        if self._token_needed():
-            expires = self.client.captcha.expires_at
-            if expires is not None:
-                dues.append(
-                    expires - self.client.captcha_margin - self.policy.token_lead
-                )
-        return min(dues, default=self.clock.time() + self.policy.other_interval)
+        next_look = min(dues, default=self.clock.time() + self.policy.other_interval)
+        refresh_at = await self._refresh_token_before(next_look)
+        return next_look if refresh_at is None else min(next_look, refresh_at)
 
     async def _sleep_until(self, when: float) -> None:
         delay = when - self.clock.time()
@@ -317,6 +320,19 @@ class Watcher:
             sleeper.cancel()
             waker.cancel()
             await asyncio.gather(sleeper, waker, return_exceptions=True)
+
+    def _next_due(self, after: float) -> float:
+        """When to look next: an interval on, snapped to the cron's minute grid."""
+        interval = self._interval()
+        offset = self.policy.cron_offset
+        if offset is None:
+            return after + interval
+        if interval < 60:  # noqa: PLR2004 - a minute
+            step = 60 / max(1, round(60 / interval))
+        else:
+            step = 60 * math.ceil(interval / 60)
+        earliest = after + interval - step / 2
+        return math.ceil((earliest - offset) / step) * step + offset
 
     def _interval(self) -> float:
         """Seconds between looks per group, stretched to fit the budget."""
@@ -348,20 +364,27 @@ class Watcher:
             for s in self._groups.values()
         )
 
-    async def _refresh_token_if_due(self) -> None:
-        """Renew the captcha token before a search or booking would wait for it."""
+    async def _refresh_token_before(self, next_look: float) -> float | None:
+        """Renew the captcha token just before the look that would need it.
+
+        Returns when to come back for that, or None when nothing is pending.
+        The token is used for as long as it lasts, and renewed only shortly
+        before a look that could not use it any more.
+        """
         cache = self.client.captcha
-        if (
-            self._token_needed()
-            and cache.expires_at is not None
-            and cache.needs_refresh(self.policy.token_lead)
-        ):
-            try:
-                await cache.refresh()
-            except MTAError as err:
-                _LOGGER.warning(
-                    "Renewing the captcha token failed: %s", type(err).__name__
-                )
+        if not self._token_needed() or cache.expires_at is None:
+            return None
+        now = self.clock.time()
+        if not cache.needs_refresh(next_look - now):
+            return None
+        refresh_at = next_look - self.policy.token_lead
+        if refresh_at > now:
+            return refresh_at
+        try:
+            await cache.refresh()
+        except MTAError as err:
+            _LOGGER.warning("Renewing the captcha token failed: %s", type(err).__name__)
+        return None
 
     # --- polling -------------------------------------------------------------
 

@@ -7,6 +7,7 @@ import datetime as dt
 import heapq
 import ipaddress
 import itertools
+import math
 import random
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -30,10 +31,15 @@ if TYPE_CHECKING:
 
     from mta_client.clock import Clock
 
-__all__ = ["API_PREFIX", "CITY_TZ", "Simulator"]
+__all__ = ["API_PREFIX", "CITY_TZ", "Simulator", "cron_run"]
 
 API_PREFIX = "/buergeransicht/api/citizen/"
 CITY_TZ = ZoneInfo("Europe/Berlin")
+
+
+def cron_run(timestamp: float) -> float:
+    """When the city's per-minute cron next runs: the next full minute."""
+    return math.ceil(timestamp / 60) * 60
 
 
 class Simulator:
@@ -183,7 +189,10 @@ class Simulator:
             for release in self.scenario.releases_for_day(
                 current, self.tz, rng, self.catalogue
             ):
-                self.schedule(release.at, self._release_callback(release))
+                # Released and cancelled slots become visible when the city's
+                # per-minute cron (calculateSlots, deallocateAppointmentData)
+                # next runs, not the moment staff or a citizen act.
+                self.schedule(cron_run(release.at), self._release_callback(release))
             current += dt.timedelta(days=1)
         self._planned_until = day
 
