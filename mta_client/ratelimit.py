@@ -43,7 +43,8 @@ class RequestBudget:
         safety: seconds added to the window before trusting it has expired,
             since the server counts a request slightly after we send it.
         priority_reserve: requests kept back for ``priority=True`` callers
-            (bookings), so that polling can never starve a booking.
+            (bookings: reserve, update, pre-confirm and, if need be, cancel),
+            so that polling can never make a booking wait.
         max_wait: longest time :meth:`acquire` waits before raising
             :class:`MTABudgetExceededError` instead.
         clock: where time comes from.
@@ -56,7 +57,7 @@ class RequestBudget:
         limit: int = DEFAULT_LIMIT,
         window: float = DEFAULT_WINDOW,
         safety: float = 1.0,
-        priority_reserve: int = 2,
+        priority_reserve: int = 4,
         max_wait: float = DEFAULT_WINDOW * 2,
         clock: Clock | None = None,
     ) -> None:

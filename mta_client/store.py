@@ -93,8 +93,14 @@ class JSONFileStore:
         return data
 
     def _write(self, text: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(
+                prefix=f".{self.path.name}.", dir=self.path.parent
+            )
+        except OSError as err:
+            msg = f"cannot write the state file {self.path}: {err.strerror}"
+            raise StoreError(msg) from err
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(text)

@@ -179,6 +179,7 @@ class Watcher:
         self._loaded = False
         self._catalogue: Catalogue | None = None
         self._wake = asyncio.Event()
+        self._planned_on: date | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.booker = Booker(client, state=self._state, save=self._save)
 
@@ -210,12 +211,15 @@ class Watcher:
 
     def _replan(self) -> None:
         now = self._now()
+        self._planned_on = now.astimezone(BERLIN).date()
         old = self._groups
         self._groups = {}
         for group in plan(self._watches.values(), now, self._catalogue):
             previous = old.get(group.key)
             state = _GroupState(group=group)
-            if previous is not None:
+            # A group that is new or asks for other offices or watches is
+            # looked at at once; an unchanged one keeps its schedule.
+            if previous is not None and previous.group == group:
                 state.due, state.providers = previous.due, previous.providers
             self._groups[group.key] = state
         self._wake.set()
@@ -287,6 +291,8 @@ class Watcher:
 
     async def _run_due(self) -> float:
         """Do what is due; return when the next thing is due."""
+        if self._now().astimezone(BERLIN).date() != self._planned_on:
+            self._replan()  # relative windows ("the next 14 days") moved on
         now = self.clock.time()
         for state in sorted(self._groups.values(), key=lambda s: s.due):
             if state.due <= now:

@@ -3,146 +3,31 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
 import contextlib
-from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import time, timedelta
 from pathlib import Path
+import tempfile
 from typing import Any
-from zoneinfo import ZoneInfo
 
-import aiohttp
+from mta_client import ServiceRequest
+from mta_client.store import JSONFileStore, MemoryStore
+from mta_client.watch import BookingState
 
-from mta_client import (
-    ContactDetails,
-    LoopClock,
-    MTAClient,
-    RequestBudget,
-    ServiceRequest,
+from .env import (
+    BERLIN,
+    BUERGERBUEROS,
+    CONTACT,
+    THURSDAY,
+    TUESDAY,
+    WEDNESDAY,
+    environment,
+    virtual,
+    watch,
 )
-from mta_client.simulator import Simulator, SimulatorServer, run_virtual
-from mta_client.store import JSONFileStore, MemoryStore, StateStore
-from mta_client.watch import (
-    BookingEvent,
-    BookingState,
-    SlotEvent,
-    SlotEventKind,
-    Watch,
-    WatchEvent,
-)
-from mta_client.watcher import PollPolicy, Watcher
-
-BERLIN = ZoneInfo("Europe/Berlin")
-# Monday 23 November 2026, 06:00 in Munich.
-MONDAY_6AM = datetime(2026, 11, 23, 6, 0, tzinfo=BERLIN).timestamp()
-WOHNSITZ = ServiceRequest(service_id=1063475)
-BUERGERBUEROS = [10489, 102522, 54261, 102526, 102523, 102524]
-CONTACT = ContactDetails(
-    family_name="Huber", email="anna.huber@example.org", telephone="+4915112345678"
-)
-
-
-@dataclass
-class Env:
-    sim: Simulator
-    client: MTAClient
-    clock: LoopClock
-    events: list[WatchEvent] = field(default_factory=list)
-
-    def watcher(
-        self, store: StateStore | None = None, policy: PollPolicy | None = None
-    ) -> Watcher:
-        return Watcher(
-            self.client, store=store, policy=policy, on_event=self.events.append
-        )
-
-    def calendar_requests(self) -> int:
-        return self.sim.stats.requests_by_route["available-calendar/"]
-
-    def new(self, watch_id: str | None = None) -> list[SlotEvent]:
-        return [
-            e
-            for e in self.events
-            if isinstance(e, SlotEvent)
-            and e.kind is SlotEventKind.NEW
-            and watch_id in (None, e.watch_id)
-        ]
-
-    def gone(self) -> list[SlotEvent]:
-        return [
-            e
-            for e in self.events
-            if isinstance(e, SlotEvent) and e.kind is SlotEventKind.GONE
-        ]
-
-    def bookings(self) -> list[BookingEvent]:
-        return [e for e in self.events if isinstance(e, BookingEvent)]
-
-    def at(self, day: date, hour: int, minute: int = 0) -> float:
-        return datetime.combine(day, time(hour, minute), BERLIN).timestamp()
-
-
-@contextlib.asynccontextmanager
-async def environment(
-    scenario: str = "quiet", **sim_options: Any
-) -> AsyncIterator[Env]:
-    clock = LoopClock(epoch=0.0)
-    sim = Simulator(clock=clock, scenario=scenario, seed=7, **sim_options)
-    async with SimulatorServer(sim) as server, aiohttp.ClientSession() as session:
-        client = MTAClient(
-            session=session, base_url=server.base_url, budget=RequestBudget(clock=clock)
-        )
-        yield Env(sim=sim, client=client, clock=clock)
-
-
-def virtual(test: Callable[[], Awaitable[None]]) -> Callable[[], None]:
-    """Run an async test on the simulator's virtual-time loop."""
-
-    def run() -> None:
-        run_virtual(test(), start=MONDAY_6AM)
-
-    run.__name__ = test.__name__
-    return run
-
-
-def watch(**values: Any) -> Watch:
-    values.setdefault("id", "w")
-    values.setdefault("services", [WOHNSITZ])
-    values.setdefault("office_ids", [10489])
-    return Watch(**values)
-
-
-TUESDAY = date(2026, 11, 24)
-WEDNESDAY = date(2026, 11, 25)
-THURSDAY = date(2026, 11, 26)
-
-
-@virtual
-async def test_new_slot_reported_once_and_gone_when_taken() -> None:
-    async with environment() as env:
-        watcher = env.watcher()
-        watcher.add(watch())
-        env.sim.release_slot(10489, env.at(TUESDAY, 9), minutes=15)
-
-        await watcher.check()
-        await watcher.check()
-
-        new = env.new()
-        assert [(e.office_id, e.start.astimezone(BERLIN).time()) for e in new] == [
-            (10489, time(9))
-        ]
-        assert len(watcher.reported("w")) == 1
-
-        env.sim.take_slot(10489, env.at(TUESDAY, 9), minutes=15)
-        await watcher.check()
-        assert [e.office_id for e in env.gone()] == [10489]
-        assert watcher.reported("w") == {}
 
 
 @virtual
 async def test_nothing_reported_twice_after_restart() -> None:
-    import tempfile  # noqa: PLC0415
-
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "state.json"
         async with environment() as env:
@@ -430,10 +315,18 @@ async def test_run_stays_inside_the_budget_with_many_watches() -> None:
 
 
 @virtual
-async def test_polls_more_often_inside_release_windows() -> None:
+async def test_polls_more_often_inside_release_windows_on_the_cron_grid() -> None:
     async with environment() as env:
         watcher = env.watcher()
         watcher.add(watch())
+        original = env.client.get_available_calendar
+        seconds: list[float] = []
+
+        async def recording(**kwargs: Any) -> Any:
+            seconds.append(round(env.clock.time() % 60, 3))
+            return await original(**kwargs)
+
+        env.client.get_available_calendar = recording  # type: ignore[method-assign]
         task = asyncio.create_task(watcher.run())
         polls: dict[int, int] = {}
         for hour in range(6, 13):
@@ -443,8 +336,92 @@ async def test_polls_more_often_inside_release_windows() -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        # 07-08 and 09-11 are release windows; 06, 08, 11 and 12 are not.
-        assert polls[7] > 2 * polls[6]
-        assert polls[9] > 2 * polls[12]
-        assert polls[10] > 2 * polls[11]
+
+        # 07-08 and 09-11 are release windows: a look every 30 s instead of
+        # 60, less the pauses of a minute the budget takes before the city's
+        # count would reach its limit.
+        assert [polls[h] for h in (6, 8, 11, 12)] == [60, 60, 60, 60]
+        for hour in (7, 9, 10):
+            assert 112 <= polls[hour] <= 120
+        # Looks come 4 s after the city's per-minute cron (but the first one,
+        # and those the budget delayed).
+        assert sum(1 for s in seconds if s in {4.0, 34.0}) >= 0.95 * len(seconds)
+        assert env.client.budget.rate_limited == 0
         assert env.sim.stats.captcha_verify_failures == 0
+
+
+@virtual
+async def test_maintenance_backs_off_and_recovers() -> None:
+    async with environment() as env:
+        watcher = env.watcher()
+        watcher.add(watch())
+        await watcher.load()
+        env.sim.maintenance = True
+        task = asyncio.create_task(watcher.run())
+        await asyncio.sleep(1800)
+        assert watcher.stats.errors == 2  # at once, then after the 15-minute back-off
+        assert watcher.stats.last_error == "MTAServiceUnavailableError"
+        env.sim.maintenance = False
+        await asyncio.sleep(1800)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        assert watcher.stats.polls > 10
+
+
+@virtual
+async def test_watches_added_or_removed_while_running() -> None:
+    async with environment() as env:
+        watcher = env.watcher()
+        watcher.add(watch(id="a"))
+        task = asyncio.create_task(watcher.run())
+        await asyncio.sleep(30)
+        env.sim.release_slot(102522, env.at(TUESDAY, 9), minutes=15)
+        watcher.add(watch(id="b", office_ids=[102522]))
+        await asyncio.sleep(1)  # the new watch is looked at without waiting
+        assert [e.watch_id for e in env.new()] == ["b"]
+        watcher.remove("b")
+        assert [w.id for w in watcher.watches] == ["a"]
+        assert watcher.reported("b") == {}
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@virtual
+async def test_failed_token_renewal_does_not_stop_the_watch() -> None:
+    async with environment() as env:
+        watcher = env.watcher()
+        watcher.add(watch())
+        task = asyncio.create_task(watcher.run())
+        await asyncio.sleep(200)
+        env.sim.faults.add(kind="captcha_upstream", route="captcha-challenge/", times=1)
+        await asyncio.sleep(600)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        assert env.sim.stats.faults["captcha_upstream"] == 1
+        assert watcher.stats.errors == 0
+        assert watcher.stats.polls > 12
+
+
+@virtual
+async def test_relative_windows_move_on_at_midnight() -> None:
+    async with environment() as env:
+        watcher = env.watcher()
+        watcher.add(watch(within_days=2))
+        original = env.client.get_available_calendar
+        asked: list[tuple[Any, Any]] = []
+
+        async def recording(**kwargs: Any) -> Any:
+            asked.append((kwargs["start_date"], kwargs["end_date"]))
+            return await original(**kwargs)
+
+        env.client.get_available_calendar = recording  # type: ignore[method-assign]
+        task = asyncio.create_task(watcher.run())
+        await asyncio.sleep(24 * 3600)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        assert asked[0] == (TUESDAY - timedelta(days=1), WEDNESDAY)
+        assert asked[-1] == (TUESDAY, THURSDAY)
