@@ -126,7 +126,12 @@ class Booker:
             )
             if state is BookingState.PRECONFIRMING:
                 return await self._check_preconfirmed(watch, slot, credentials)
-            return await self._complete(watch, slot, credentials, scope_minutes=None)
+            return await self._complete(
+                watch,
+                slot,
+                credentials,
+                scope_minutes=booking.get("activation_minutes"),
+            )
 
     # --- steps ---------------------------------------------------------------
 
@@ -155,19 +160,7 @@ class Booker:
             return None
         except MTAError as err:
             # Never repeat a reserve blindly: the next poll looks again.
-            await self._set(watch.id, BookingState.IDLE)
-            if isinstance(err, _PERMANENT):
-                return await self._fail(watch, slot, err)
-            _LOGGER.warning(
-                "Watch %s: reserving failed: %s", watch.id, type(err).__name__
-            )
-            return BookingEvent(
-                state=BookingState.IDLE,
-                watch_id=watch.id,
-                office_id=slot.office_id,
-                start=slot.start,
-                reason=_reason(err),
-            )
+            return await self._give_up(watch, slot, err)
         minutes = reserved.scope.activation_duration if reserved.scope else None
         await self._set(
             watch.id,
@@ -200,26 +193,10 @@ class Booker:
             done = await self.client.preconfirm_appointment(credentials=credentials)
         except (MTANotFoundError, MTAAppointmentStateError) as err:
             # The reservation expired or was changed: nothing left to cancel.
-            await self._set(watch.id, BookingState.IDLE)
-            return BookingEvent(
-                state=BookingState.IDLE,
-                watch_id=watch.id,
-                office_id=slot.office_id,
-                start=slot.start,
-                reason=_reason(err),
-            )
+            return await self._give_up(watch, slot, err)
         except MTAError as err:
             await self._cancel(credentials)
-            if isinstance(err, _PERMANENT):
-                return await self._fail(watch, slot, err)
-            await self._set(watch.id, BookingState.IDLE)
-            return BookingEvent(
-                state=BookingState.IDLE,
-                watch_id=watch.id,
-                office_id=slot.office_id,
-                start=slot.start,
-                reason=_reason(err),
-            )
+            return await self._give_up(watch, slot, err)
         minutes = scope_minutes or (
             done.scope.activation_duration if done.scope else None
         )
@@ -274,11 +251,15 @@ class Booker:
             activation_deadline=deadline,
         )
 
-    async def _fail(self, watch: Watch, slot: Slot, err: MTAError) -> BookingEvent:
-        await self._set(watch.id, BookingState.FAILED, reason=_reason(err))
-        _LOGGER.warning("Watch %s: booking stopped: %s", watch.id, _reason(err))
+    async def _give_up(self, watch: Watch, slot: Slot, err: MTAError) -> BookingEvent:
+        """End this attempt: for good when the same data would fail again."""
+        state = (
+            BookingState.FAILED if isinstance(err, _PERMANENT) else BookingState.IDLE
+        )
+        await self._set(watch.id, state, reason=_reason(err))
+        _LOGGER.warning("Watch %s: booking attempt ended: %s", watch.id, _reason(err))
         return BookingEvent(
-            state=BookingState.FAILED,
+            state=state,
             watch_id=watch.id,
             office_id=slot.office_id,
             start=slot.start,
