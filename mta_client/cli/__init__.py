@@ -35,7 +35,8 @@ from .exitcodes import CLIError, ExitCode, describe, exit_code_for
 from .output import Output
 from .parsing import build_parser
 from .slots import SlotQuery, plan_query, show_slots
-from .watching import StreamSink, WatchEvent, WatchSink, polite_interval, watch_slots
+from .watchdefs import check_file_conflicts, watches_from_args
+from .watching import ObservedClient, WatchRun, poll_policy, run_watches, state_store
 
 if TYPE_CHECKING:
     import argparse
@@ -44,11 +45,10 @@ if TYPE_CHECKING:
 __all__ = [
     "ExitCode",
     "SlotQuery",
-    "WatchEvent",
-    "WatchSink",
+    "WatchRun",
     "build_parser",
     "main",
-    "watch_slots",
+    "run_watches",
 ]
 
 _LOGGER = logging.getLogger(__name__)
@@ -75,6 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             stream=sys.stderr,
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
+    else:
+        _quiet_library_logs()
     try:
         code = _run_command(args, out)
         out.flush()
@@ -90,6 +92,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:  # noqa: BLE001 - every error becomes an exit code
         return _fail(out, err, verbose=args.verbose)
     return int(code)
+
+
+def _quiet_library_logs() -> None:
+    """Keep the library's warnings out of the output unless ``-v`` asks for logs.
+
+    Without any handler, Python would print them bare on stderr (its "last
+    resort"); the command reports failures in its own words instead.
+    """
+    logger = logging.getLogger("mta_client")
+    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+        logger.addHandler(logging.NullHandler())
 
 
 def _silence_stdout() -> None:
@@ -137,7 +150,9 @@ def _check_base_url(base_url: str) -> None:
 async def _run(args: argparse.Namespace, out: Output) -> ExitCode:
     """Run a command that talks to the API."""
     command = _COMMANDS[args.command]
-    async with MTAClient(
+    # The watch needs to hear of the failed looks the watcher waits out.
+    client_class = ObservedClient if args.command == "watch" else MTAClient
+    async with client_class(
         base_url=args.base_url, request_timeout=args.timeout, retry=RETRY_POLICY
     ) as client:
         return await command(client, out, args)
@@ -183,7 +198,11 @@ async def _confirm(
 async def _book(client: MTAClient, out: Output, args: argparse.Namespace) -> ExitCode:
     # The person's data is checked before anything is sent.
     contact = contact_from(
-        name=args.name, email=args.email, phone=args.phone, text=args.text
+        name=args.name,
+        email=args.email,
+        phone=args.phone,
+        text=args.text,
+        text2=args.text2,
     )
     query, catalogue = await plan_query(
         client,
@@ -199,32 +218,29 @@ async def _book(client: MTAClient, out: Output, args: argparse.Namespace) -> Exi
 
 
 async def _watch(client: MTAClient, out: Output, args: argparse.Namespace) -> ExitCode:
-    interval = polite_interval(str(client.base_url), args.interval)
-    if interval != args.interval:
-        out.note(f"--interval raised to {interval:.0f} s for the city's server")
-    query, _ = await plan_query(
-        client,
-        services=args.services,
-        office_ids=args.offices,
-        start=args.start,
-        end=args.end,
-    )
-    sink = StreamSink(
-        names=query.office_names,
-        json_mode=out.json_mode,
-        stdout=out.stdout,
-        stderr=out.stderr,
-    )
-    max_checks = 1 if args.once else args.checks
-    if max_checks is not None and max_checks < 1:
+    checks = 1 if args.once else args.checks
+    if checks is not None and checks < 1:
         msg = "invalid --checks: must be at least 1"
         raise CLIError(msg, ExitCode.USAGE)
-    try:
-        return await watch_slots(
-            client, query, sink, interval=interval, max_checks=max_checks
+    check_file_conflicts(args)
+    policy = poll_policy(str(client.base_url), args.interval)
+    if args.interval is not None and policy.other_interval != args.interval:
+        out.note(
+            f"--interval raised to {policy.other_interval:.0f} s for the city's server"
         )
-    finally:
-        sink.close()
+    catalogue = await client.get_catalogue()
+    watches = watches_from_args(args, catalogue)
+    store, path = state_store(args.state, no_state=args.no_state)
+    run = WatchRun(
+        watches=tuple(watches),
+        store=store,
+        state_path=path,
+        policy=policy,
+        checks=checks,
+        show_credentials=args.show_credentials,
+    )
+    names = {office.id: office.name for office in catalogue.offices}
+    return await run_watches(client, out, run, names=names)
 
 
 type _Command = Callable[[MTAClient, Output, argparse.Namespace], Awaitable[ExitCode]]

@@ -45,6 +45,7 @@ def contact_from(
     email: str | None,
     phone: str | None,
     text: str | None,
+    text2: str | None = None,
     environ: dict[str, str] | None = None,
 ) -> ContactDetails:
     """Build the person's data from options or ``MTA_NAME``/``MTA_EMAIL``/``MTA_PHONE``.
@@ -62,6 +63,7 @@ def contact_from(
         email=email or env.get("MTA_EMAIL") or None,
         telephone=phone or env.get("MTA_PHONE") or None,
         custom_textfield=text,
+        custom_textfield2=text2,
     )
 
 

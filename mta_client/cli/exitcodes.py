@@ -26,6 +26,7 @@ from mta_client.exceptions import (
     MTATimeoutError,
     MTAValidationError,
 )
+from mta_client.store import StoreError
 
 __all__ = ["CLIError", "ExitCode", "describe", "exit_code_for"]
 
@@ -52,7 +53,8 @@ EXIT_CODE_HELP = """\
 exit codes:
    0  success
    1  unexpected error
-   2  usage error or invalid input (names the option or field)
+   2  usage error or invalid input (names the option or field), or an
+      unusable watch state file
    3  nothing found (no free slots)
    4  rate limited by the city's server, or the request budget is exhausted
    5  blocked by the city (IP address)
@@ -77,6 +79,7 @@ OPTION_NAMES = {
     "email": "--email",
     "telephone": "--phone",
     "custom_textfield": "--text",
+    "custom_textfield2": "--text2",
     "link": "LINK",
     "auth_key": "--auth-key",
     "process_id": "--process-id",
@@ -101,6 +104,7 @@ class CLIError(Exception):
 _CODES: tuple[tuple[type[BaseException], ExitCode], ...] = (
     (CLIError, ExitCode.UNEXPECTED),  # replaced by the error's own code
     (MTAValidationError, ExitCode.USAGE),
+    (StoreError, ExitCode.USAGE),
     (MTARateLimitError, ExitCode.RATE_LIMITED),
     (MTABudgetExceededError, ExitCode.RATE_LIMITED),
     (MTABlockedError, ExitCode.BLOCKED),
@@ -155,6 +159,8 @@ def describe(err: BaseException) -> str:
             text = f"the city's booking system is in maintenance: {_api(err)}"
         case MTASlotUnavailableError():
             text = "the slot was taken by someone else; look again with `mta slots`"
+        case StoreError():
+            text = f"{err} (use another --state FILE, or --no-state)"
         case MTATimeoutError() | MTAConnectionError():
             text = str(err)
         case MTAApiError():

@@ -101,6 +101,12 @@ class Output:
         if not self.json_mode:
             self.stdout.write(line + "\n")
 
+    def line(self, line: str) -> None:
+        """Write a line for people at once (streaming output; nothing in JSON mode)."""
+        if not self.json_mode:
+            self.stdout.write(line + "\n")
+            self.stdout.flush()
+
     def result(self, document: dict[str, Any]) -> None:
         """Set the JSON document of this command."""
         self.data = document

@@ -8,19 +8,40 @@ import os
 import re
 
 from mta_client.client import BERLIN, DEFAULT_BASE_URL
+from mta_client.models import MAX_RANGE_DAYS
+from mta_client.watch import TimeRange
 
 from .exitcodes import EXIT_CODE_HELP
 
 __all__ = [
     "build_parser",
+    "duration_seconds",
     "parse_date",
+    "parse_days",
+    "parse_duration",
     "parse_service",
     "parse_slot",
+    "parse_time_ranges",
+    "parse_weekdays",
     "today",
 ]
 
 _RELATIVE = re.compile(r"^\+(\d{1,4})$")
 _SERVICE = re.compile(r"^(\d{1,10})(?::(\d{1,2}))?$")
+_SECONDS = re.compile(r"^\d{1,9}(?:\.\d{1,6})?$")
+_DURATION = re.compile(r"^(?:\d{1,6}(?:\.\d{1,6})?[smhd])+$")
+_DURATION_PART = re.compile(r"(\d{1,6}(?:\.\d{1,6})?)([smhd])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_MAX_LEAD = timedelta(days=MAX_RANGE_DAYS)
+_WEEKDAYS = (
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+)
 _MAX_ID = 2**31 - 1
 _MAX_COUNT = 25
 
@@ -29,9 +50,54 @@ Find and book appointments at Munich's citizen offices (Bürgerbüro, KVR,
 Ausländerbehörde) through the city's public booking API.
 
 Dates: YYYY-MM-DD, 'today', 'tomorrow' or '+N' (N days from today).
-Times are shown in Europe/Berlin. Personal data for 'book' may come from
-the environment (MTA_NAME, MTA_EMAIL, MTA_PHONE) to keep it out of the
-shell history; it is never printed.
+Times are shown in Europe/Berlin. Personal data for 'book' and 'watch
+--book' may come from the environment (MTA_NAME, MTA_EMAIL, MTA_PHONE) to
+keep it out of the shell history; it is never printed.
+"""
+
+
+WATCH_EPILOG = """\
+Each fitting slot is reported once, and again only after it was reported
+gone. What was reported, and every booking, is kept in the state file, so a
+restart reports nothing twice and never books twice. One line per event on
+stdout (--json: one JSON object per line):
+
+  new   Tue 2026-11-24 08:30  Führerscheinstelle (10308174)  [watch 1071896]
+  gone  Tue 2026-11-24 08:30  Führerscheinstelle (10308174)  [watch 1071896]
+  booked  ...  process 123456; activation link must be clicked by 08:47; ...
+  booking failed: <reason>  [watch 1071896]
+
+--book reserves, fills in and pre-confirms the first fitting slot, at most
+once per watch id; the city then e-mails an activation link that must be
+clicked in time (or run `mta confirm LINK`). The person's data comes from
+--name/--email/--phone/--text/--text2 or, kept out of the shell history,
+$MTA_NAME/$MTA_EMAIL/$MTA_PHONE; it is never printed. The state file (mode
+0600) holds each booking's process id and auth key; --show-credentials
+prints the auth key as well. To book again for the same services, use
+another --id.
+
+--file FILE holds a JSON list of watches with these fields:
+  [{"id": "passport", "services": [{"service_id": 1063475, "count": 1}],
+    "office_ids": [10489, 54261], "start_date": "2026-12-01",
+    "end_date": null, "within_days": 30, "weekdays": "mon-fri" or [0, 2],
+    "time_ranges": ["08:00-12:00"], "min_lead": "2h" (or seconds),
+    "auto_book": false, "contact": {"family_name": ..., "email": ...,
+    "telephone": ..., "custom_textfield": ..., "custom_textfield2": ...}}]
+Only id, services and office_ids are required. A booking watch without
+"contact" takes the person's data from the options or the environment.
+
+Pacing: all watches with the same services share one request. It looks
+every 30 s inside the city's release windows (weekdays 00:00-01:00,
+07:00-08:00 and 09:00-11:00 Munich time) and every 60 s outside them, just
+after the city's per-minute update, using at most half of its rate limit.
+--interval sets the pause outside the windows (inside: at most 30 s);
+against the city's own server it is never below 30 s.
+
+Failed looks are reported on stderr and tried again later; a block by the
+city, a refused request or a changed API ends the watch with its exit code.
+A live status line is drawn on stderr when it is a terminal. Ctrl-C ends
+the watch (exit 0). --once looks once and exits with 0 when a fitting slot
+is free (even one an earlier run reported), or 3 when none is.
 """
 
 
@@ -106,6 +172,87 @@ def parse_positive(text: str) -> float:
     return value
 
 
+def parse_days(text: str) -> int:
+    """Parse a number of days for ``--within`` (0 = today only)."""
+    value = text.strip()
+    if not value.isdigit() or int(value) > MAX_RANGE_DAYS:
+        msg = f"not a number of days: {text!r} (0 to {MAX_RANGE_DAYS})"
+        raise argparse.ArgumentTypeError(msg)
+    return int(value)
+
+
+def duration_seconds(text: str) -> float | None:
+    """Seconds of ``90m``, ``2h``, ``1d``, ``1h30m`` or plain ``5400``; else None."""
+    value = text.strip().lower()
+    if _SECONDS.match(value):
+        return float(value)
+    if not _DURATION.match(value):
+        return None
+    return sum(
+        float(number) * _UNIT_SECONDS[unit]
+        for number, unit in _DURATION_PART.findall(value)
+    )
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse a lead time for ``--lead`` (see :func:`duration_seconds`)."""
+    seconds = duration_seconds(text)
+    if seconds is None:
+        msg = "not a duration (use e.g. 90m, 2h, 1d, 1h30m or seconds)"
+        raise argparse.ArgumentTypeError(msg)
+    lead = timedelta(seconds=seconds)
+    if lead > _MAX_LEAD:
+        msg = f"a lead time must be at most {MAX_RANGE_DAYS} days"
+        raise argparse.ArgumentTypeError(msg)
+    return lead
+
+
+def _weekday_number(name: str) -> int | None:
+    if name.isdigit() and len(name) == 1 and int(name) < len(_WEEKDAYS):
+        return int(name)
+    for number, full in enumerate(_WEEKDAYS):
+        if name in {full, full[:3]}:
+            return number
+    return None
+
+
+def parse_weekdays(text: str) -> list[int]:
+    """Parse ``mon,wed``, ``mon-fri``, ``0,2`` or ``monday`` (0 = Monday).
+
+    The message of a mistake does not repeat the text.
+    """
+    msg = "not weekdays (use mon..sun or 0-6 with 0 = Monday, e.g. mon,wed)"
+    days: set[int] = set()
+    for part in filter(None, (p.strip() for p in text.lower().split(","))):
+        first, dash, last = part.partition("-")
+        start = _weekday_number(first.strip())
+        end = _weekday_number(last.strip()) if dash else start
+        if start is None or end is None:
+            raise argparse.ArgumentTypeError(msg)
+        # A range may wrap around the week end: fri-mon.
+        days.update((start + step) % 7 for step in range((end - start) % 7 + 1))
+    if not days:
+        raise argparse.ArgumentTypeError(msg)
+    return sorted(days)
+
+
+def parse_time_ranges(text: str) -> list[TimeRange]:
+    """Parse ``08:00-12:00`` (several with commas), in Munich time.
+
+    The message of a mistake does not repeat the text.
+    """
+    ranges = []
+    for part in text.split(","):
+        try:
+            ranges.append(TimeRange.parse(part))
+        except ValueError:
+            msg = (
+                "not a time range (use HH:MM-HH:MM, end after start, e.g. 08:00-12:00)"
+            )
+            raise argparse.ArgumentTypeError(msg) from None
+    return ranges
+
+
 def _global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     """Add the options every command takes.
 
@@ -145,7 +292,7 @@ def _global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     )
 
 
-def _add_services(parser: argparse.ArgumentParser, *, required: bool) -> None:
+def _add_services(parser: argparse._ActionsContainer, *, required: bool) -> None:
     parser.add_argument(
         "--service",
         dest="services",
@@ -158,7 +305,7 @@ def _add_services(parser: argparse.ArgumentParser, *, required: bool) -> None:
     )
 
 
-def _add_offices(parser: argparse.ArgumentParser, *, required: bool) -> None:
+def _add_offices(parser: argparse._ActionsContainer, *, required: bool) -> None:
     parser.add_argument(
         "--office",
         dest="offices",
@@ -172,7 +319,7 @@ def _add_offices(parser: argparse.ArgumentParser, *, required: bool) -> None:
     )
 
 
-def _add_range(parser: argparse.ArgumentParser) -> None:
+def _add_range(parser: argparse._ActionsContainer) -> None:
     parser.add_argument(
         "--from", dest="start", type=parse_date, metavar="DATE", help="first day"
     )
@@ -185,8 +332,15 @@ def _command(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
     name: str,
     summary: str,
+    epilog: str | None = None,
 ) -> argparse.ArgumentParser:
-    parser = commands.add_parser(name, help=summary, description=summary)
+    parser = commands.add_parser(
+        name,
+        help=summary,
+        description=summary,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _global_options(parser, top=False)
     parser.set_defaults(command=name)
     return parser
@@ -241,7 +395,14 @@ def build_parser() -> argparse.ArgumentParser:
     confirm = _command(commands, "confirm", "activate a booking from its e-mail link")
     confirm.add_argument("link", metavar="LINK", help="the activation link")
 
-    _add_watch(_command(commands, "watch", "report new and vanished slots"))
+    _add_watch(
+        _command(
+            commands,
+            "watch",
+            "report (and book) fitting slots as they appear and vanish",
+            WATCH_EPILOG,
+        )
+    )
 
     simulate = _command(commands, "simulate", "run the local simulator")
     simulate.add_argument("--host", default="127.0.0.1")
@@ -265,34 +426,106 @@ def _add_book(book: argparse.ArgumentParser) -> None:
         "--earliest", action="store_true", help="book the earliest free slot"
     )
     _add_range(book)
-    book.add_argument("--name", help="family name (or $MTA_NAME)")
-    book.add_argument("--email", help="e-mail address (or $MTA_EMAIL)")
-    book.add_argument("--phone", help="telephone number (or $MTA_PHONE)")
-    book.add_argument("--text", help="remark for the office, if it asks for one")
-    book.add_argument(
+    _add_person(book)
+
+
+def _add_watch(watch: argparse.ArgumentParser) -> None:
+    what = watch.add_argument_group("what to watch (one watch from options, or --file)")
+    _add_services(what, required=False)
+    _add_offices(what, required=False)
+    _add_range(what)
+    what.add_argument(
+        "--within",
+        type=parse_days,
+        metavar="DAYS",
+        help="only the next DAYS days (with --from/--to: the narrower window)",
+    )
+    what.add_argument(
+        "--weekday",
+        dest="weekdays",
+        type=parse_weekdays,
+        action="extend",
+        metavar="DAYS",
+        help="only these weekdays: mon,wed or mon-fri or 0-6 (repeatable)",
+    )
+    what.add_argument(
+        "--time",
+        dest="times",
+        type=parse_time_ranges,
+        action="extend",
+        metavar="HH:MM-HH:MM",
+        help="only slots starting in this range, Munich time (repeatable)",
+    )
+    what.add_argument(
+        "--lead",
+        type=parse_duration,
+        metavar="DURATION",
+        help="only slots at least this far ahead: 90m, 2h, 1d or seconds",
+    )
+    what.add_argument(
+        "--id",
+        dest="watch_id",
+        metavar="NAME",
+        help="the watch's name in events and the state file "
+        "(default: from the services and offices)",
+    )
+    what.add_argument(
+        "--file",
+        metavar="FILE",
+        help="watch everything in this JSON file instead (see below)",
+    )
+    booking = watch.add_argument_group("automatic booking")
+    booking.add_argument(
+        "--book",
+        action="store_true",
+        help="reserve and pre-confirm the first fitting slot (once per watch)",
+    )
+    _add_person(booking)
+    running = watch.add_argument_group("running")
+    _add_state(running)
+    running.add_argument(
+        "--interval",
+        type=parse_positive,
+        metavar="SECONDS",
+        help="seconds between looks outside the city's release windows "
+        "(default: 60; inside them at most 30; never below 30 against the "
+        "city's server; the request budget may stretch it)",
+    )
+    stop = running.add_mutually_exclusive_group()
+    stop.add_argument(
+        "--once",
+        action="store_true",
+        help="look once and exit (exit code 3 when nothing fitting is free)",
+    )
+    stop.add_argument(
+        "--checks", type=int, metavar="N", help="stop after N looks (default: never)"
+    )
+
+
+def _add_person(group: argparse._ActionsContainer) -> None:
+    group.add_argument("--name", help="family name (or $MTA_NAME)")
+    group.add_argument("--email", help="e-mail address (or $MTA_EMAIL)")
+    group.add_argument("--phone", help="telephone number (or $MTA_PHONE)")
+    group.add_argument("--text", help="remark for the office, if it asks for one")
+    group.add_argument("--text2", help="second remark, if the office asks for one")
+    group.add_argument(
         "--show-credentials",
         action="store_true",
         help="also print the auth key (needed to cancel without the e-mail link)",
     )
 
 
-def _add_watch(watch: argparse.ArgumentParser) -> None:
-    _add_services(watch, required=True)
-    _add_offices(watch, required=False)
-    _add_range(watch)
-    watch.add_argument(
-        "--interval",
-        type=parse_positive,
-        default=60.0,
-        metavar="SECONDS",
-        help="seconds between checks (default: 60; the budget may stretch it)",
+def _add_state(group: argparse._ActionsContainer) -> None:
+    state = group.add_mutually_exclusive_group()
+    state.add_argument(
+        "--state",
+        metavar="FILE",
+        help="where reported slots and bookings are kept across restarts "
+        "(default: $XDG_STATE_HOME/mta/watch.json or "
+        "~/.local/state/mta/watch.json; '-' for none)",
     )
-    stop = watch.add_mutually_exclusive_group()
-    stop.add_argument(
-        "--once",
+    state.add_argument(
+        "--no-state",
         action="store_true",
-        help="check once and exit (exit code 3 when nothing is free)",
-    )
-    stop.add_argument(
-        "--checks", type=int, metavar="N", help="stop after N checks (default: never)"
+        help="keep nothing: every run reports every fitting slot again",
     )

@@ -1,23 +1,35 @@
-"""``mta watch``: keep looking and report slots that appear or vanish.
+"""``mta watch``: the watch engine (:class:`~mta_client.watcher.Watcher`) at a prompt.
 
-The loop is :func:`watch_slots`; it talks to the outside only through a
-:class:`WatchSink`, so a richer watch engine can replace it without touching
-the command line. Every request goes through the client's request budget,
-so a watch never exceeds the city's rate limit however short the interval.
+The watcher does the looking, the pacing, the remembering and the booking;
+this module chooses its poll policy and state store from the options, prints
+its events (one line, or one JSON object, per event), draws a live status
+line on a terminal, and decides when the command ends:
+
+* ``--once`` and ``--checks N`` look N times with :meth:`Watcher.check`,
+  pausing as the watcher would (its policy's interval, stretched to keep
+  within its share of the rate limit); a failed look is reported and waited
+  out, except the last, whose error ends the command like any other;
+* otherwise :meth:`Watcher.run` polls until Ctrl-C. It waits out failed
+  looks itself; failures that will not pass by waiting (a block by the city,
+  a refused request, a changed API) end the watch with their exit code.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-import json
+import asyncio
+import contextlib
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+import os
+from pathlib import Path
 import sys
-from typing import TYPE_CHECKING, Literal, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, Self, TextIO
 
 from yarl import URL
 
-from mta_client.client import DEFAULT_BASE_URL
+from mta_client.client import DEFAULT_BASE_URL, MTAClient
 from mta_client.exceptions import (
+    MTABlockedError,
     MTABudgetExceededError,
     MTACaptchaError,
     MTAConnectionError,
@@ -26,24 +38,35 @@ from mta_client.exceptions import (
     MTARateLimitError,
     MTAServerError,
 )
+from mta_client.store import JSONFileStore, MemoryStore, StateStore
+from mta_client.watch import BookingEvent, BookingState, SlotEvent, SlotEventKind
+from mta_client.watcher import PollPolicy, Watcher
 
-from .exitcodes import ExitCode, describe
-from .output import format_clock, format_day, format_moment, iso_berlin, slot_line
-from .slots import fetch_calendar, slot_json
+from .exitcodes import CLIError, ExitCode, describe
+from .output import format_clock, format_time, iso_berlin
+
+if sys.platform != "win32":
+    import fcntl
 
 if TYPE_CHECKING:
-    from mta_client.client import MTAClient
-    from mta_client.models import Slot
+    from collections.abc import Callable, Mapping
 
-    from .slots import SlotQuery
+    from mta_client.models import AvailableCalendar
+    from mta_client.watch import Watch, WatchEvent
+
+    from .output import Output
 
 __all__ = [
     "MIN_CITY_INTERVAL",
-    "StreamSink",
-    "WatchEvent",
-    "WatchSink",
+    "ObservedClient",
+    "StateLock",
+    "WatchPrinter",
+    "WatchRun",
+    "default_state_path",
     "polite_interval",
-    "watch_slots",
+    "poll_policy",
+    "run_watches",
+    "state_store",
 ]
 
 # Errors worth waiting out; anything else (blocked, invalid input, a changed
@@ -58,70 +81,9 @@ TRANSIENT_ERRORS = (
 )
 
 MIN_CITY_INTERVAL = 30.0
-"""Shortest watch interval against the city's own server (good citizen)."""
+"""Shortest pause between looks against the city's own server (good citizen)."""
 
-type EventKind = Literal["new", "gone", "day_new", "day_gone"]
-
-
-@dataclass(frozen=True, kw_only=True)
-class WatchEvent:
-    """A change seen by the watch: a slot or a bookable day came or went."""
-
-    kind: EventKind
-    at: datetime
-    slot: Slot | None = None
-    day: date | None = None
-
-
-class WatchSink(Protocol):
-    """Where the watch loop reports what it sees."""
-
-    def event(self, event: WatchEvent) -> None:
-        """Report one change."""
-
-    def problem(self, err: MTAError, retry_in: float) -> None:
-        """Report a transient failure; the loop tries again in ``retry_in`` s."""
-
-    def status(self, *, checked_at: float, requests: int, next_at: float) -> None:
-        """Report that a check is done and when the next one is due."""
-
-
-@dataclass
-class _State:
-    """What the previous check saw."""
-
-    slots: dict[tuple[int, int], Slot] = field(default_factory=dict)
-    days: set[date] = field(default_factory=set)
-
-
-def _order(key: tuple[int, int]) -> tuple[int, int]:
-    office_id, timestamp = key
-    return timestamp, office_id
-
-
-def _diff(
-    state: _State, slots: list[Slot], days: list[date], at: datetime
-) -> list[WatchEvent]:
-    """Return the changes since the last check and remember the new state."""
-    current = {(s.office_id, s.timestamp): s for s in slots}
-    seen_days = set(days)
-    events = [
-        WatchEvent(kind="day_new", at=at, day=d) for d in sorted(seen_days - state.days)
-    ]
-    events += [
-        WatchEvent(kind="day_gone", at=at, day=d)
-        for d in sorted(state.days - seen_days)
-    ]
-    events += [
-        WatchEvent(kind="new", at=at, slot=current[k])
-        for k in sorted(current.keys() - state.slots.keys(), key=_order)
-    ]
-    events += [
-        WatchEvent(kind="gone", at=at, slot=state.slots[k])
-        for k in sorted(state.slots.keys() - current.keys(), key=_order)
-    ]
-    state.slots, state.days = current, seen_days
-    return events
+CANCEL_HINT = "cancel with: mta cancel <link from the city's e-mail>"
 
 
 def polite_interval(base_url: str, interval: float) -> float:
@@ -131,132 +93,445 @@ def polite_interval(base_url: str, interval: float) -> float:
     limit; one person's watch has no need for that. Other servers (the
     simulator) may be asked as often as wanted.
     """
-    if URL(base_url).host == URL(DEFAULT_BASE_URL).host:
+    if _is_city(base_url):
         return max(interval, MIN_CITY_INTERVAL)
     return interval
 
 
-async def watch_slots(
-    client: MTAClient,
-    query: SlotQuery,
-    sink: WatchSink,
-    *,
-    interval: float,
-    max_checks: int | None = None,
-) -> ExitCode:
-    """Check the calendar every ``interval`` seconds and report changes.
+def _is_city(base_url: str) -> bool:
+    return URL(base_url).host == URL(DEFAULT_BASE_URL).host
 
-    The first check reports every slot found as new. Transient failures
-    (connection, server, rate limit, maintenance, captcha) are reported and
-    waited out, except on the last check, where they propagate like any
-    other error. Runs until cancelled unless ``max_checks`` is given; then
-    returns ``NOTHING_FOUND`` when the last check saw no slot.
+
+def poll_policy(base_url: str, interval: float | None) -> PollPolicy:
+    """The watcher's pacing for ``--interval`` (None: the watcher's defaults).
+
+    ``--interval`` is the pause outside the city's release windows; inside
+    them the watcher looks at most every 30 s (the default), or as often as
+    ``--interval`` when that is shorter. Against the city's server neither
+    goes below :data:`MIN_CITY_INTERVAL` and the pauses after errors stay as
+    they are; against other servers (the simulator) those pauses shrink to
+    the interval too, so that tests and demos need not wait a minute.
     """
-    state = _State()
-    checks = 0
-    while True:
-        checks += 1
-        last = max_checks is not None and checks >= max_checks
-        wait = interval
+    default = PollPolicy()
+    if interval is None:
+        return default
+    other = polite_interval(base_url, interval)
+    window = polite_interval(base_url, min(other, default.window_interval))
+    if _is_city(base_url):
+        return replace(default, other_interval=other, window_interval=window)
+    return replace(
+        default,
+        other_interval=other,
+        window_interval=window,
+        error_backoff=min(default.error_backoff, other),
+        block_backoff=min(default.block_backoff, other),
+    )
+
+
+def default_state_path(environ: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_STATE_HOME/mta/watch.json``, or ``~/.local/state/mta/watch.json``."""
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_STATE_HOME", "")
+    # The XDG spec: a relative path is invalid and is to be ignored.
+    root = Path(base) if Path(base).is_absolute() else Path.home() / ".local/state"
+    return root / "mta" / "watch.json"
+
+
+def state_store(
+    option: str | None, *, no_state: bool = False
+) -> tuple[StateStore, Path | None]:
+    """The store for ``--state FILE`` / ``--state -`` / ``--no-state``, and its path."""
+    if no_state or option == "-":
+        return MemoryStore(), None
+    path = Path(option).expanduser() if option else default_state_path()
+    return JSONFileStore(path), path
+
+
+class StateLock:
+    """Keeps a second ``mta watch`` off a state file while one runs.
+
+    Two watchers on one file would each book from their own memory of it,
+    so "never books twice" holds only for one at a time. The lock is an
+    advisory ``flock`` on ``<state file>.lock`` (not on Windows); the file
+    stays, since removing it would race with the next watch taking it.
+    """
+
+    def __init__(self, state_path: Path) -> None:
+        """Lock for the state file at ``state_path``."""
+        self.state_path = state_path
+        self.path = state_path.with_name(state_path.name + ".lock")
+        self._handle: TextIO | None = None
+
+    async def __aenter__(self) -> Self:
+        """Take the lock, or fail with a usage error naming the file."""
+        await asyncio.to_thread(self._acquire)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        """Release the lock."""
+        if self._handle is not None:
+            await asyncio.to_thread(self._handle.close)  # closing releases it
+            self._handle = None
+
+    def _acquire(self) -> None:
         try:
-            calendar = await fetch_calendar(client, query)
-        except TRANSIENT_ERRORS as err:
-            if last:
-                raise
-            wait = max(interval, getattr(err, "retry_after", 0.0))
-            sink.problem(err, wait)
-        else:
-            at = datetime.fromtimestamp(client.clock.time(), UTC)
-            for event in _diff(state, calendar.slots, calendar.bookable_dates, at):
-                sink.event(event)
-        if last:
-            return ExitCode.OK if state.slots else ExitCode.NOTHING_FOUND
-        now = client.clock.time()
-        sink.status(checked_at=now, requests=client.budget.sent, next_at=now + wait)
-        await client.clock.sleep(wait)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle = self.path.open("a", encoding="utf-8")
+        except OSError as err:
+            msg = (
+                f"cannot use the state file {self.state_path}: {err.strerror} "
+                "(use another --state FILE, or --no-state)"
+            )
+            raise CLIError(msg, ExitCode.USAGE) from None
+        if sys.platform != "win32":
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.close()
+                msg = (
+                    f"another `mta watch` is using the state file {self.state_path}"
+                    "; stop it first, or use another --state FILE"
+                )
+                raise CLIError(msg, ExitCode.USAGE) from None
+        self._handle = handle
+
+
+class ObservedClient(MTAClient):
+    """A client that tells :attr:`observer` how each calendar look went.
+
+    :meth:`Watcher.run` waits failed looks out by itself and keeps only the
+    error's class name; the command needs the error itself, to report it and
+    to stop on those that waiting will not cure. ``observer`` gets ``None``
+    after a look that worked, or the error.
+    """
+
+    observer: Callable[[MTAError | None], None] | None = None
+
+    async def get_available_calendar(
+        self, *args: Any, **kwargs: Any
+    ) -> AvailableCalendar:
+        """Ask as :meth:`MTAClient.get_available_calendar` does; tell the observer."""
+        try:
+            calendar = await super().get_available_calendar(*args, **kwargs)
+        except MTAError as err:
+            if self.observer is not None:
+                self.observer(err)
+            raise
+        if self.observer is not None:
+            self.observer(None)
+        return calendar
 
 
 @dataclass
-class StreamSink:
-    """Writes events to stdout (text or JSON lines), status and problems to stderr.
+class WatchPrinter:
+    """Writes events to stdout; notes, problems and the live status to stderr.
 
-    The live status line is drawn only when stderr is a terminal.
+    Called with every event of the watcher. Booking credentials are printed
+    only with ``show_credentials``; personal data is never in an event.
     """
 
-    names: dict[int, str]
-    json_mode: bool = False
-    stdout: TextIO = field(default_factory=lambda: sys.stdout)
-    stderr: TextIO = field(default_factory=lambda: sys.stderr)
-    _status_shown: bool = False
+    out: Output
+    names: Mapping[int, str]
+    show_credentials: bool = False
+    state_path: Path | None = None
+    new_slots: int = 0
+    _status_shown: bool = field(default=False, repr=False)
 
     @property
     def live(self) -> bool:
-        """Whether a live status line is drawn."""
-        return self.stderr.isatty()
+        """Whether a live status line is drawn (stderr is a terminal)."""
+        return self.out.stderr.isatty()
 
-    def _clear_status(self) -> None:
-        if self._status_shown:
-            self.stderr.write("\r\x1b[K")
-            self.stderr.flush()
-            self._status_shown = False
-
-    def event(self, event: WatchEvent) -> None:
-        """Write one event as a line."""
+    def __call__(self, event: WatchEvent) -> None:
+        """Write one event."""
         self._clear_status()
-        if self.json_mode:
-            document: dict[str, object] = {
-                "event": event.kind,
-                "at": iso_berlin(event.at),
-            }
-            if event.slot is not None:
-                document["slot"] = slot_json(event.slot, self.names)
-            if event.day is not None:
-                document["date"] = event.day.isoformat()
-            line = json.dumps(document, ensure_ascii=False)
+        if isinstance(event, SlotEvent):
+            if event.kind is SlotEventKind.NEW:
+                self.new_slots += 1
+            if self.out.json_mode:
+                self.out.json_line(self._slot_json(event))
+            else:
+                self.out.line(self._slot_text(event))
+            return
+        if self.out.json_mode:
+            self.out.json_line(self._booking_json(event))
         else:
-            line = f"{format_moment(event.at)}  {_event_text(event, self.names)}"
-        self.stdout.write(line + "\n")
-        self.stdout.flush()
+            self.out.line(self._booking_text(event))
+        if event.state is BookingState.BOOKED:
+            self.out.note(self._credentials_note())
 
     def problem(self, err: MTAError, retry_in: float) -> None:
-        """Report a failed check on stderr (and as a JSON line in JSON mode)."""
+        """Report a failed look on stderr (and as a JSON line in JSON mode)."""
         self._clear_status()
         message = describe(err)
-        self.stderr.write(
-            f"mta: check failed: {message}; next try in {retry_in:.0f} s\n"
-        )
-        self.stderr.flush()
-        if self.json_mode:
-            document = {
-                "event": "error",
-                "error": type(err).__name__,
-                "message": message,
-                "retry_in": retry_in,
-            }
-            self.stdout.write(json.dumps(document, ensure_ascii=False) + "\n")
-            self.stdout.flush()
+        self.out.note(f"look failed: {message}; next try in {retry_in:.0f} s")
+        if self.out.json_mode:
+            self.out.json_line(
+                {
+                    "event": "error",
+                    "error": type(err).__name__,
+                    "message": message,
+                    "retry_in": retry_in,
+                }
+            )
 
-    def status(self, *, checked_at: float, requests: int, next_at: float) -> None:
-        """Draw the one-line status on a terminal."""
+    def status(
+        self,
+        *,
+        last_look: float | None,
+        requests: int,
+        errors: int = 0,
+        next_at: float | None = None,
+    ) -> None:
+        """Draw the one-line status on a terminal (nothing otherwise)."""
         if not self.live:
             return
-        last = format_clock(datetime.fromtimestamp(checked_at, UTC), seconds=True)
-        upcoming = format_clock(datetime.fromtimestamp(next_at, UTC), seconds=True)
-        self.stderr.write(
-            f"\r\x1b[Klast check {last} · {requests} requests · next {upcoming}"
-        )
-        self.stderr.flush()
+        parts = [f"last look {_clock(last_look)}" if last_look else "no look yet"]
+        parts.append(f"{requests} requests")
+        if next_at is not None:
+            parts.append(f"next {_clock(next_at)}")
+        if errors:
+            parts.append(f"{errors} failed")
+        self.out.stderr.write("\r\x1b[K" + " · ".join(parts))
+        self.out.stderr.flush()
         self._status_shown = True
 
     def close(self) -> None:
         """End the status line."""
         self._clear_status()
 
+    def _clear_status(self) -> None:
+        if self._status_shown:
+            self.out.stderr.write("\r\x1b[K")
+            self.out.stderr.flush()
+            self._status_shown = False
 
-def _event_text(event: WatchEvent, names: dict[int, str]) -> str:
-    if event.slot is not None:
-        label = "new " if event.kind == "new" else "gone"
-        return f"{label}  {slot_line(event.slot, names)}"
-    day = format_day(event.day) if event.day else "?"
-    what = "bookable" if event.kind == "day_new" else "no longer bookable"
-    return f"day   {day} {what}"
+    def _office(self, office_id: int | None) -> str:
+        if office_id is None:
+            return "?"
+        return f"{self.names.get(office_id, '?')} ({office_id})"
+
+    def _slot_text(self, event: SlotEvent) -> str:
+        return (
+            f"{event.kind.value:<4}  {format_time(event.start)}  "
+            f"{self._office(event.office_id)}  [watch {event.watch_id}]"
+        )
+
+    def _booking_text(self, event: BookingEvent) -> str:
+        tag = f"[watch {event.watch_id}]"
+        if event.state is BookingState.FAILED:
+            return f"booking failed: {event.reason}; no more tries  {tag}"
+        if event.state is not BookingState.BOOKED:
+            return (
+                f"booking attempt failed: {event.reason}; a later look may try "
+                f"again  {tag}"
+            )
+        when = format_time(event.start) if event.start else "?"
+        by = (
+            f"by {format_clock(event.activation_deadline)}"
+            if event.activation_deadline
+            else "soon"
+        )
+        text = (
+            f"booked  {when}  {self._office(event.office_id)}  {tag}  "
+            f"process {event.process_id}; activation link must be clicked {by}; "
+            f"{CANCEL_HINT}"
+        )
+        if self.show_credentials:
+            text += f"; auth key {event.auth_key}"
+        return text
+
+    def _credentials_note(self) -> str:
+        if self.state_path is None:
+            return (
+                "the booking's auth key is kept nowhere (no state file); "
+                "keep the city's e-mail to cancel"
+            )
+        return (
+            f"the state file {self.state_path} holds the booking's process id "
+            "and auth key: keep it private"
+        )
+
+    def _slot_json(self, event: SlotEvent) -> dict[str, Any]:
+        return {
+            "event": event.kind.value,
+            "watch_id": event.watch_id,
+            "office_id": event.office_id,
+            "office_name": self.names.get(event.office_id),
+            "start": iso_berlin(event.start),
+            "timestamp": int(event.start.timestamp()),
+            "services": [{"service_id": s, "count": c} for s, c in event.services],
+            "seen_at": iso_berlin(datetime.fromtimestamp(event.seen_at, UTC)),
+        }
+
+    def _booking_json(self, event: BookingEvent) -> dict[str, Any]:
+        deadline = event.activation_deadline
+        document: dict[str, Any] = {
+            "event": "booking",
+            "state": event.state.value,
+            "watch_id": event.watch_id,
+            "office_id": event.office_id,
+            "office_name": self.names.get(event.office_id)
+            if event.office_id is not None
+            else None,
+            "start": iso_berlin(event.start) if event.start else None,
+            "timestamp": int(event.start.timestamp()) if event.start else None,
+            "process_id": event.process_id,
+            "activation_deadline": iso_berlin(deadline) if deadline else None,
+            "reason": event.reason,
+        }
+        if self.show_credentials:
+            document["auth_key"] = event.auth_key
+        return document
+
+
+def _clock(moment: float) -> str:
+    return format_clock(datetime.fromtimestamp(moment, UTC), seconds=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class WatchRun:
+    """What ``mta watch`` runs: the watches, where they remember, how long.
+
+    ``checks`` is the number of looks (``--once`` is 1), or None to watch
+    until Ctrl-C.
+    """
+
+    watches: tuple[Watch, ...]
+    store: StateStore
+    state_path: Path | None = None
+    policy: PollPolicy = field(default_factory=PollPolicy)
+    checks: int | None = None
+    show_credentials: bool = False
+
+
+async def run_watches(
+    client: MTAClient, out: Output, run: WatchRun, *, names: Mapping[int, str]
+) -> ExitCode:
+    """Watch; return OK, or NOTHING_FOUND when counted looks found nothing."""
+    printer = WatchPrinter(
+        out=out,
+        names=names,
+        show_credentials=run.show_credentials,
+        state_path=run.state_path,
+    )
+    watcher = Watcher(client, store=run.store, policy=run.policy, on_event=printer)
+    for watch in run.watches:
+        watcher.add(watch)
+    async with contextlib.AsyncExitStack() as stack:
+        if run.state_path is not None:
+            await stack.enter_async_context(StateLock(run.state_path))
+        stack.callback(printer.close)
+        # Reads the state and finishes bookings a restart interrupted; its
+        # errors (an unreadable state file) end the command at once.
+        await watcher.load()
+        if run.checks is None:
+            await _watch_until_stopped(watcher, printer)
+            return ExitCode.OK
+        await _look(watcher, printer, run.checks)
+    return _outcome(watcher, printer, out, run.state_path)
+
+
+async def _look(watcher: Watcher, printer: WatchPrinter, checks: int) -> None:
+    """Look ``checks`` times, pausing as the watcher's policy says."""
+    clock = watcher.clock
+    budget = watcher.client.budget
+    failed = 0
+    for number in range(1, checks + 1):
+        last = number == checks
+        sent = budget.sent
+        try:
+            await watcher.check()
+        except TRANSIENT_ERRORS as err:
+            if last:
+                raise
+            failed += 1
+            pause = retry_in(err, watcher.policy)
+            printer.problem(err, pause)
+        else:
+            pause = _pause(watcher, budget.sent - sent)
+        if last:
+            return
+        now = clock.time()
+        printer.status(
+            last_look=now,
+            requests=watcher.client.budget.sent,
+            errors=failed,
+            next_at=now + pause,
+        )
+        await clock.sleep(pause)
+
+
+def _pause(watcher: Watcher, used: int) -> float:
+    """Seconds to the next counted look, as the watcher would pace itself.
+
+    The policy's interval at this time of day, stretched so that looks that
+    took ``used`` requests stay within the policy's share of the rate limit.
+    """
+    policy = watcher.policy
+    moment = datetime.fromtimestamp(watcher.clock.time(), UTC)
+    interval = (
+        policy.window_interval if policy.in_window(moment) else policy.other_interval
+    )
+    budget = watcher.client.budget
+    per_second = budget.limit * policy.budget_share / budget.window
+    return max(interval, used / per_second)
+
+
+def retry_in(err: MTAError, policy: PollPolicy) -> float:
+    """Seconds the watcher waits after a failed look (as :class:`Watcher` does)."""
+    if isinstance(err, MTABlockedError | MTAMaintenanceError):
+        return policy.block_backoff
+    if isinstance(err, MTARateLimitError | MTABudgetExceededError):
+        return max(policy.error_backoff, err.retry_after)
+    return policy.error_backoff
+
+
+async def _watch_until_stopped(watcher: Watcher, printer: WatchPrinter) -> None:
+    """Run the watcher until cancelled, or until a look fails for good."""
+    client = watcher.client
+    runner = asyncio.create_task(watcher.run(), name="mta-watch")
+    fatal: list[MTAError] = []
+
+    def observe(err: MTAError | None) -> None:
+        if err is None:
+            printer.status(
+                last_look=watcher.clock.time(),
+                requests=client.budget.sent,
+                errors=watcher.stats.errors,
+            )
+        elif isinstance(err, TRANSIENT_ERRORS):
+            printer.problem(err, retry_in(err, watcher.policy))
+        else:
+            fatal.append(err)
+            runner.cancel()
+
+    if isinstance(client, ObservedClient):
+        client.observer = observe
+    try:
+        await runner
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if fatal and not (current and current.cancelling()):
+            raise fatal[0] from None
+        raise
+    finally:
+        if isinstance(client, ObservedClient):
+            client.observer = None
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+
+
+def _outcome(
+    watcher: Watcher, printer: WatchPrinter, out: Output, state_path: Path | None
+) -> ExitCode:
+    """OK when some watch has a fitting free slot, else NOTHING_FOUND."""
+    free = sum(len(watcher.reported(w.id)) for w in watcher.watches)
+    if not free:
+        return ExitCode.NOTHING_FOUND
+    if not printer.new_slots and state_path is not None:
+        out.note(
+            f"no new slots; {free} fitting slot(s) reported before are still free "
+            f"(remembered in {state_path})"
+        )
+    return ExitCode.OK

@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 import json
+from pathlib import Path
 import socket
 import threading
 from typing import Any, Self
@@ -63,12 +64,14 @@ class SimulatorThread:
 
 
 @pytest.fixture(autouse=True)
-def _fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+def _fast_retries(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(
         cli, "RETRY_POLICY", RetryPolicy(max_tries=2, base_delay=0.01, max_delay=0.01)
     )
     for name in ("MTA_NAME", "MTA_EMAIL", "MTA_PHONE", "MTA_AUTH_KEY", "MTA_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
+    # `mta watch` keeps its state under $XDG_STATE_HOME: never in the real home.
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
 
 
 @pytest.fixture(name="sim_options")

@@ -91,7 +91,7 @@ def _interrupt(*_args: Any, **_kwargs: Any) -> NoReturn:
 
 
 def test_ctrl_c_ends_a_watch_with_0(mta: Run, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "watch_slots", _interrupt)
+    monkeypatch.setattr(cli, "run_watches", _interrupt)
     result = mta("watch", "--service", "1071896")
     assert result.code == 0
     assert result.err == ""

@@ -121,7 +121,11 @@ def test_watch_ends_cleanly_on_ctrl_c(simulator_process: str) -> None:
     )
     try:
         first = _first_line(process.stdout)  # type: ignore[arg-type]
-        assert "  day   " in first
+        assert first.startswith("new   ")
+        watch_id = f"{UMSCHREIBUNG}@{FUEHRERSCHEIN}"
+        assert first.endswith(
+            f"Führerscheinstelle ({FUEHRERSCHEIN})  [watch {watch_id}]\n"
+        )
         code, _, err = _stop(process)
     finally:
         if process.poll() is None:
