@@ -53,24 +53,61 @@ class TimeRange(BaseModel):
     def parse(cls, text: str) -> TimeRange:
         """Parse ``"08:00-12:30"``."""
         start, sep, end = text.partition("-")
-        if not sep:
+        try:
+            if not sep:
+                raise ValueError  # noqa: TRY301 - one message for every shape error
+            first = time.fromisoformat(start.strip())
+            last = time.fromisoformat(end.strip())
+        except ValueError:
             msg = "expected HH:MM-HH:MM"
-            raise ValueError(msg)
-        return cls(
-            start=time.fromisoformat(start.strip()), end=time.fromisoformat(end.strip())
-        )
+            raise ValueError(msg) from None
+        return cls(start=first, end=last)
 
     def __contains__(self, moment: time) -> bool:
         """Whether a local time of day falls into the range."""
         return self.start <= moment < self.end
 
 
-def _weekday(value: Any) -> Any:
+DAY_NAMES = (
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+)
+
+
+def _weekday(value: Any) -> int:
+    """A weekday as 0-6 from a number or a name ("mon", "Monday")."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
     if isinstance(value, str):
-        key = value.strip().lower()[:3]
-        if key in WEEKDAY_NAMES:
-            return WEEKDAY_NAMES.index(key)
-    return value
+        key = value.strip().lower()
+        if key.isdigit():
+            return int(key)
+        for index, name in enumerate(DAY_NAMES):
+            if key in (name, WEEKDAY_NAMES[index]):
+                return index
+    msg = "weekdays are mon-sun (or monday-sunday, or 0-6)"
+    raise ValueError(msg)
+
+
+def _weekdays(items: Any) -> frozenset[int]:
+    """Weekdays from names, numbers and ranges such as ``"mon-fri"``."""
+    days: set[int] = set()
+    for item in items:
+        if isinstance(item, str) and "-" in item:
+            first, _, last = item.partition("-")
+            start, end = _weekday(first), _weekday(last)
+            if not 0 <= start <= end <= 6:  # noqa: PLR2004
+                msg = "a weekday range runs forward, as in mon-fri"
+                raise ValueError(msg)
+            days.update(range(start, end + 1))
+        else:
+            days.add(_weekday(item))
+    return frozenset(days)
 
 
 class Watch(BaseModel):
@@ -110,7 +147,7 @@ class Watch(BaseModel):
         if isinstance(value, str):
             value = [part for part in value.split(",") if part.strip()]
         if isinstance(value, list | tuple | set | frozenset):
-            return frozenset(_weekday(item) for item in value)
+            return _weekdays(value)
         return value
 
     @field_validator("time_ranges", mode="before")

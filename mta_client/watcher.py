@@ -42,7 +42,7 @@ from .exceptions import (
 )
 from .models import AvailableCalendar, Catalogue, Slot
 from .planner import DayQuery, QueryGroup, days_needed, plan
-from .store import MemoryStore, StateStore
+from .store import MemoryStore, StateStore, StoreError
 from .watch import BookingState, SlotEvent, SlotEventKind, Watch, WatchEvent, slot_key
 
 __all__ = ["RELEASE_WINDOWS", "PollPolicy", "ReleaseWindow", "Watcher", "WatcherStats"]
@@ -155,6 +155,8 @@ class Watcher:
         policy: how often to look.
         on_event: called with every :class:`SlotEvent` and
             :class:`BookingEvent`, in order.
+        on_error: called by :meth:`run` with each failed look's exception and
+            the seconds until the next try.
 
     """
 
@@ -165,6 +167,7 @@ class Watcher:
         store: StateStore | None = None,
         policy: PollPolicy | None = None,
         on_event: EventCallback | None = None,
+        on_error: Callable[[MTAError, float], None] | None = None,
     ) -> None:
         """Set up; nothing is sent before :meth:`run` or :meth:`check`."""
         self.client = client
@@ -172,6 +175,7 @@ class Watcher:
         self.store: StateStore = store or MemoryStore()
         self.policy = policy or PollPolicy()
         self.on_event = on_event
+        self.on_error = on_error
         self.stats = WatcherStats()
         self._watches: dict[str, Watch] = {}
         self._groups: dict[tuple[tuple[int, int], ...], _GroupState] = {}
@@ -231,11 +235,13 @@ class Watcher:
         if self._loaded:
             return
         stored = await self.store.load()
-        if stored.get("version", STATE_VERSION) != STATE_VERSION:
-            stored = {}
+        version = stored.get("version", STATE_VERSION)
+        if version != STATE_VERSION:
+            # Dropping it could report everything again, or book twice.
+            msg = f"stored state of version {version}; this one reads {STATE_VERSION}"
+            raise StoreError(msg)
         self._state.clear()
         self._state.update(stored.get("watches", {}))
-        self._loaded = True
         self._catalogue = await self.client.get_catalogue()
         self._check_watches(self._catalogue)
         self._replan()
@@ -243,6 +249,7 @@ class Watcher:
             event = await self.booker.resume(watch)
             if event is not None:
                 await self._emit([event])
+        self._loaded = True
 
     def _check_watches(self, catalogue: Catalogue) -> None:
         for watch in self.watches:
@@ -353,14 +360,19 @@ class Watcher:
         return max(base, len(self._groups) / per_second)
 
     def _backoff(self, err: MTAError) -> float:
+        """Record a failed look; return how long to wait before the next."""
         self.stats.errors += 1
         self.stats.last_error = type(err).__name__
-        _LOGGER.warning("Looking for slots failed: %s", err)
         if isinstance(err, MTABlockedError | MTAMaintenanceError):
-            return self.policy.block_backoff
-        if isinstance(err, MTARateLimitError | MTABudgetExceededError):
-            return max(self.policy.error_backoff, err.retry_after)
-        return self.policy.error_backoff
+            delay = self.policy.block_backoff
+        elif isinstance(err, MTARateLimitError | MTABudgetExceededError):
+            delay = max(self.policy.error_backoff, err.retry_after)
+        else:
+            delay = self.policy.error_backoff
+        _LOGGER.warning("Looking for slots failed (next try in %.0f s): %s", delay, err)
+        if self.on_error is not None:
+            self.on_error(err, delay)
+        return delay
 
     def _token_needed(self) -> bool:
         if self._catalogue is None:
@@ -509,9 +521,10 @@ class Watcher:
                     slot = Slot(office_id=office_id, start=start)
                     events.append(self._slot_event(SlotEventKind.GONE, watch, slot))
             changed = changed or bool(events)
+        # Report first: a state that cannot be saved must not swallow events.
+        await self._emit(events)
         if changed:
             await self._save()
-        await self._emit(events)
         return events
 
     def _slot_event(self, kind: SlotEventKind, watch: Watch, slot: Slot) -> SlotEvent:
@@ -531,8 +544,14 @@ class Watcher:
 
         async def book() -> None:
             event = await self.booker.book(watch, candidates, seen=seen)
-            if event is not None:
-                await self._emit([event])
+            if event is None:
+                return
+            if event.state is BookingState.BOOKED and event.start is not None:
+                # The slot is ours now: it leaves the free ones without a "gone".
+                reported = self._state.get(watch.id, {}).get("reported", {})
+                reported.pop(slot_key(event.office_id or 0, event.start), None)
+                await self._save()
+            await self._emit([event])
 
         task = asyncio.create_task(book(), name=f"book:{watch.id}")
         self._tasks.add(task)

@@ -76,6 +76,27 @@ def test_weekdays_by_number_and_name() -> None:
     assert not w.matches(slot(date(2026, 11, 26), 9), NOW)  # Thursday
 
 
+@pytest.mark.parametrize(
+    ("text", "days"),
+    [
+        ("mon-fri", {0, 1, 2, 3, 4}),
+        ("Monday, sat-sun", {0, 5, 6}),
+        ("3", {3}),
+        (["thu", "FRIDAY"], {3, 4}),
+    ],
+)
+def test_weekday_names_numbers_and_ranges(text: Any, days: set[int]) -> None:
+    assert watch(weekdays=text).weekdays == frozenset(days)
+
+
+@pytest.mark.parametrize("text", ["monkey", "fri-mon", "xy", "funday"])
+def test_bad_weekdays_are_rejected(text: str) -> None:
+    with pytest.raises(ValidationError) as excinfo:
+        watch(weekdays=text)
+    assert "mon-" in str(excinfo.value) or "forward" in str(excinfo.value)
+    assert text not in str(excinfo.value)
+
+
 def test_time_ranges_end_exclusive() -> None:
     w = watch(
         time_ranges=[TimeRange.parse("08:00-10:00"), TimeRange.parse("14:30 - 15:00")]
@@ -161,6 +182,9 @@ def test_invalid_watches(values: dict[str, Any]) -> None:
 def test_time_range_parse_errors() -> None:
     with pytest.raises(ValueError, match="HH:MM"):
         TimeRange.parse("08:00")
+    with pytest.raises(ValueError, match="HH:MM") as excinfo:
+        TimeRange.parse("secret-text")
+    assert "secret" not in str(excinfo.value)
     with pytest.raises(ValidationError):
         TimeRange.parse("10:00-09:00")
 

@@ -9,9 +9,12 @@ from pathlib import Path
 import tempfile
 from typing import Any
 
-from mta_client import ServiceRequest
-from mta_client.store import JSONFileStore, MemoryStore
+import pytest
+
+from mta_client import MTAMaintenanceError, ServiceRequest
+from mta_client.store import JSONFileStore, MemoryStore, StoreError
 from mta_client.watch import BookingState
+from mta_client.watcher import Watcher
 
 from .env import (
     BERLIN,
@@ -425,3 +428,76 @@ async def test_relative_windows_move_on_at_midnight() -> None:
             await task
         assert asked[0] == (TUESDAY - timedelta(days=1), WEDNESDAY)
         assert asked[-1] == (TUESDAY, THURSDAY)
+
+
+@virtual
+async def test_state_of_another_version_is_refused() -> None:
+    async with environment() as env:
+        store = MemoryStore({"version": 99, "watches": {}})
+        watcher = env.watcher(store)
+        watcher.add(watch())
+        with pytest.raises(StoreError, match="version 99"):
+            await watcher.check()
+        assert await store.load() == {"version": 99, "watches": {}}
+
+
+@virtual
+async def test_a_failed_load_is_tried_again() -> None:
+    async with environment() as env:
+        watcher = env.watcher()
+        watcher.add(watch())
+        env.sim.faults.add(kind="maintenance", route="offices-and-services/", times=1)
+        with pytest.raises(MTAMaintenanceError):
+            await watcher.check()
+        env.sim.release_slot(10489, env.at(TUESDAY, 9), minutes=15)
+        await watcher.check()
+        assert len(env.new()) == 1
+
+
+class BrokenStore(MemoryStore):
+    async def save(self, state: dict[str, Any]) -> None:
+        del state
+        raise StoreError("disk full")
+
+
+@virtual
+async def test_events_are_reported_even_when_the_state_cannot_be_saved() -> None:
+    async with environment() as env:
+        watcher = env.watcher(BrokenStore())
+        watcher.add(watch())
+        env.sim.release_slot(10489, env.at(TUESDAY, 9), minutes=15)
+        with pytest.raises(StoreError):
+            await watcher.check()
+        assert len(env.new()) == 1
+
+
+@virtual
+async def test_the_booked_slot_is_not_reported_gone() -> None:
+    async with environment() as env:
+        watcher = env.watcher()
+        watcher.add(watch(auto_book=True, contact=CONTACT))
+        env.sim.release_slot(10489, env.at(TUESDAY, 9), minutes=15)
+        await watcher.check()
+        await watcher.check()
+        assert watcher.booking_state("w") is BookingState.BOOKED
+        assert env.gone() == []
+        assert watcher.reported("w") == {}
+
+
+@virtual
+async def test_failed_looks_are_passed_to_on_error() -> None:
+    async with environment() as env:
+        errors: list[tuple[str, float]] = []
+        watcher = Watcher(
+            env.client,
+            on_error=lambda err, delay: errors.append((type(err).__name__, delay)),
+        )
+        watcher.add(watch())
+        await watcher.load()
+        env.sim.faults.add(kind="html_block", route="available-calendar/", times=1)
+        task = asyncio.create_task(watcher.run())
+        await asyncio.sleep(60)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        assert errors == [("MTABlockedError", 900.0)]
