@@ -336,7 +336,7 @@ class Watcher:
 
     def _next_due(self, after: float) -> float:
         """When to look next: an interval on, snapped to the cron's minute grid."""
-        interval = self._interval()
+        interval = self.interval()
         offset = self.policy.cron_offset
         if offset is None:
             return after + interval
@@ -347,8 +347,8 @@ class Watcher:
         earliest = after + interval - step / 2
         return math.ceil((earliest - offset) / step) * step + offset
 
-    def _interval(self) -> float:
-        """Seconds between looks per group, stretched to fit the budget."""
+    def interval(self) -> float:
+        """Seconds between looks per group now, stretched to fit the budget."""
         moment = self._now()
         base = (
             self.policy.window_interval
@@ -359,16 +359,19 @@ class Watcher:
         per_second = budget.limit * self.policy.budget_share / budget.window
         return max(base, len(self._groups) / per_second)
 
+    def retry_delay(self, err: MTAError) -> float:
+        """Seconds to wait after a look failed with ``err``."""
+        if isinstance(err, MTABlockedError | MTAMaintenanceError):
+            return self.policy.block_backoff
+        if isinstance(err, MTARateLimitError | MTABudgetExceededError):
+            return max(self.policy.error_backoff, err.retry_after)
+        return self.policy.error_backoff
+
     def _backoff(self, err: MTAError) -> float:
         """Record a failed look; return how long to wait before the next."""
         self.stats.errors += 1
         self.stats.last_error = type(err).__name__
-        if isinstance(err, MTABlockedError | MTAMaintenanceError):
-            delay = self.policy.block_backoff
-        elif isinstance(err, MTARateLimitError | MTABudgetExceededError):
-            delay = max(self.policy.error_backoff, err.retry_after)
-        else:
-            delay = self.policy.error_backoff
+        delay = self.retry_delay(err)
         _LOGGER.warning("Looking for slots failed (next try in %.0f s): %s", delay, err)
         if self.on_error is not None:
             self.on_error(err, delay)

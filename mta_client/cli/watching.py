@@ -29,7 +29,6 @@ from yarl import URL
 
 from mta_client.client import DEFAULT_BASE_URL, MTAClient
 from mta_client.exceptions import (
-    MTABlockedError,
     MTABudgetExceededError,
     MTACaptchaError,
     MTAConnectionError,
@@ -446,7 +445,7 @@ async def _look(watcher: Watcher, printer: WatchPrinter, checks: int) -> None:
             if last:
                 raise
             failed += 1
-            pause = retry_in(err, watcher.policy)
+            pause = watcher.retry_delay(err)
             printer.problem(err, pause)
         else:
             pause = _pause(watcher, budget.sent - sent)
@@ -463,28 +462,14 @@ async def _look(watcher: Watcher, printer: WatchPrinter, checks: int) -> None:
 
 
 def _pause(watcher: Watcher, used: int) -> float:
-    """Seconds to the next counted look, as the watcher would pace itself.
+    """Seconds to the next look: the watcher's interval, or more.
 
-    The policy's interval at this time of day, stretched so that looks that
-    took ``used`` requests stay within the policy's share of the rate limit.
+    Stretched so that looks that took ``used`` requests stay within the
+    watcher's share of the limit.
     """
-    policy = watcher.policy
-    moment = datetime.fromtimestamp(watcher.clock.time(), UTC)
-    interval = (
-        policy.window_interval if policy.in_window(moment) else policy.other_interval
-    )
     budget = watcher.client.budget
-    per_second = budget.limit * policy.budget_share / budget.window
-    return max(interval, used / per_second)
-
-
-def retry_in(err: MTAError, policy: PollPolicy) -> float:
-    """Seconds the watcher waits after a failed look (as :class:`Watcher` does)."""
-    if isinstance(err, MTABlockedError | MTAMaintenanceError):
-        return policy.block_backoff
-    if isinstance(err, MTARateLimitError | MTABudgetExceededError):
-        return max(policy.error_backoff, err.retry_after)
-    return policy.error_backoff
+    per_second = budget.limit * watcher.policy.budget_share / budget.window
+    return max(watcher.interval(), used / per_second)
 
 
 async def _watch_until_stopped(watcher: Watcher, printer: WatchPrinter) -> None:
@@ -501,7 +486,7 @@ async def _watch_until_stopped(watcher: Watcher, printer: WatchPrinter) -> None:
                 errors=watcher.stats.errors,
             )
         elif isinstance(err, TRANSIENT_ERRORS):
-            printer.problem(err, retry_in(err, watcher.policy))
+            printer.problem(err, watcher.retry_delay(err))
         else:
             fatal.append(err)
             runner.cancel()

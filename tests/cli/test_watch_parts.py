@@ -20,15 +20,9 @@ from mta_client.cli.watching import (
     MIN_CITY_INTERVAL,
     default_state_path,
     poll_policy,
-    retry_in,
     state_store,
 )
 from mta_client.client import DEFAULT_BASE_URL
-from mta_client.exceptions import (
-    MTABudgetExceededError,
-    MTAIpBlacklistedError,
-    MTAServerError,
-)
 from mta_client.store import JSONFileStore, MemoryStore
 from mta_client.watch import TimeRange
 from mta_client.watcher import PollPolicy
@@ -114,13 +108,6 @@ def test_poll_policy() -> None:
     fast = poll_policy(SIMULATOR, 0.5)
     assert fast.other_interval == fast.window_interval == 0.5
     assert fast.error_backoff == fast.block_backoff == 0.5
-
-
-def test_retry_in() -> None:
-    policy = PollPolicy()
-    assert retry_in(MTAServerError(), policy) == policy.error_backoff
-    assert retry_in(MTAIpBlacklistedError(), policy) == policy.block_backoff
-    assert retry_in(MTABudgetExceededError(75.0), policy) == 75.0
 
 
 def test_default_state_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

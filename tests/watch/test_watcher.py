@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from mta_client import MTAMaintenanceError, ServiceRequest
+from mta_client import MTAClient, MTAMaintenanceError, ServiceRequest
 from mta_client.store import JSONFileStore, MemoryStore, StoreError
 from mta_client.watch import BookingState
 from mta_client.watcher import Watcher
@@ -501,3 +501,14 @@ async def test_failed_looks_are_passed_to_on_error() -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await task
         assert errors == [("MTABlockedError", 900.0)]
+
+
+async def test_retry_delays() -> None:
+    from mta_client import MTABudgetExceededError, MTAIpBlacklistedError, MTAServerError  # noqa: PLC0415
+
+    watcher = Watcher(MTAClient(base_url="http://127.0.0.1:9/"))
+    policy = watcher.policy
+    assert watcher.retry_delay(MTAServerError()) == policy.error_backoff
+    assert watcher.retry_delay(MTAIpBlacklistedError()) == policy.block_backoff
+    assert watcher.retry_delay(MTABudgetExceededError(75.0)) == 75.0
+    assert watcher.retry_delay(MTABudgetExceededError(1.0)) == policy.error_backoff
