@@ -230,7 +230,9 @@ async def _watch(client: MTAClient, out: Output, args: argparse.Namespace) -> Ex
         )
     catalogue = await client.get_catalogue()
     watches = watches_from_args(args, catalogue)
-    store, path = state_store(args.state, no_state=args.no_state)
+    store, path = state_store(
+        args.state, no_state=args.no_state, base_url=str(client.base_url)
+    )
     run = WatchRun(
         watches=tuple(watches),
         store=store,

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+import hashlib
 import os
 from pathlib import Path
 import sys
@@ -127,22 +128,34 @@ def poll_policy(base_url: str, interval: float | None) -> PollPolicy:
     )
 
 
-def default_state_path(environ: Mapping[str, str] | None = None) -> Path:
-    """``$XDG_STATE_HOME/mta/watch.json``, or ``~/.local/state/mta/watch.json``."""
+def default_state_path(
+    environ: Mapping[str, str] | None = None, *, base_url: str = DEFAULT_BASE_URL
+) -> Path:
+    """``$XDG_STATE_HOME/mta/watch.json``, or ``~/.local/state/mta/watch.json``.
+
+    For another server than the city's (the simulator), the file is
+    ``watch-<hash of the URL>.json``: a booking made in a demo must not
+    count as the watch's booking at the city.
+    """
     env = os.environ if environ is None else environ
     base = env.get("XDG_STATE_HOME", "")
     # The XDG spec: a relative path is invalid and is to be ignored.
     root = Path(base) if Path(base).is_absolute() else Path.home() / ".local/state"
-    return root / "mta" / "watch.json"
+    if base_url.rstrip("/") == DEFAULT_BASE_URL.rstrip("/"):
+        return root / "mta" / "watch.json"
+    digest = hashlib.sha256(base_url.rstrip("/").encode()).hexdigest()[:12]
+    return root / "mta" / f"watch-{digest}.json"
 
 
 def state_store(
-    option: str | None, *, no_state: bool = False
+    option: str | None, *, no_state: bool = False, base_url: str = DEFAULT_BASE_URL
 ) -> tuple[StateStore, Path | None]:
     """The store for ``--state FILE`` / ``--state -`` / ``--no-state``, and its path."""
     if no_state or option == "-":
         return MemoryStore(), None
-    path = Path(option).expanduser() if option else default_state_path()
+    path = (
+        Path(option).expanduser() if option else default_state_path(base_url=base_url)
+    )
     return JSONFileStore(path), path
 
 

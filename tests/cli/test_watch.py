@@ -245,7 +245,8 @@ def test_watch_remembers_what_it_reported(mta: Run, tmp_path: Path) -> None:
     assert first.code == 0
     count = len(first.out.splitlines())
     assert count
-    state = tmp_path / "xdg-state" / "mta" / "watch.json"
+    # The simulator's state is kept apart from the city's watch.json.
+    (state,) = (tmp_path / "xdg-state" / "mta").glob("watch-*.json")
     assert state.stat().st_mode & 0o777 == 0o600
 
     second = mta(*WATCH, "--once")

@@ -133,3 +133,23 @@ def test_state_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         store, path = state_store(option, no_state=no_state)
         assert isinstance(store, MemoryStore)
         assert path is None
+
+
+def test_state_is_kept_apart_per_server(tmp_path: Path) -> None:
+    env = {"XDG_STATE_HOME": str(tmp_path)}
+    city = default_state_path(env)
+    assert city == tmp_path / "mta" / "watch.json"
+    assert (
+        default_state_path(
+            env, base_url="https://www48.muenchen.de/buergeransicht/api/citizen"
+        )
+        == city
+    )
+    simulator = default_state_path(
+        env, base_url="http://127.0.0.1:8080/buergeransicht/api/citizen/"
+    )
+    other = default_state_path(
+        env, base_url="http://127.0.0.1:9090/buergeransicht/api/citizen/"
+    )
+    assert simulator.parent == city.parent
+    assert len({city, simulator, other}) == 3
