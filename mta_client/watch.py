@@ -18,7 +18,7 @@ from typing import Annotated, Any, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .client import BERLIN
-from .models import MAX_RANGE_DAYS, ContactDetails, ServiceRequest, Slot
+from .models import MAX_RANGE_DAYS, Catalogue, ContactDetails, ServiceRequest, Slot
 
 __all__ = [
     "BookingEvent",
@@ -27,6 +27,7 @@ __all__ = [
     "TimeRange",
     "Watch",
     "WatchEvent",
+    "parse_weekdays",
 ]
 
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -81,32 +82,40 @@ DAY_NAMES = (
 
 def _weekday(value: Any) -> int:
     """A weekday as 0-6 from a number or a name ("mon", "Monday")."""
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 6:  # noqa: PLR2004
         return value
     if isinstance(value, str):
         key = value.strip().lower()
-        if key.isdigit():
+        if len(key) == 1 and key in "0123456":
             return int(key)
         for index, name in enumerate(DAY_NAMES):
             if key in (name, WEEKDAY_NAMES[index]):
                 return index
-    msg = "weekdays are mon-sun (or monday-sunday, or 0-6)"
+    msg = "weekdays are mon-sun (or monday-sunday, or 0-6 with 0 = Monday)"
     raise ValueError(msg)
 
 
-def _weekdays(items: Any) -> frozenset[int]:
-    """Weekdays from names, numbers and ranges such as ``"mon-fri"``."""
+def parse_weekdays(value: Any) -> frozenset[int]:
+    """Weekdays (0 = Monday) from names, numbers and ranges.
+
+    Accepts ``"mon,wed"``, ``"mon-fri"``, ``"fri-mon"`` (a range may wrap
+    around the weekend), ``"0,2"``, ``"Monday"`` and lists of these. The
+    message of a mistake does not repeat the value.
+    """
+    items = value.split(",") if isinstance(value, str) else list(value)
     days: set[int] = set()
     for item in items:
-        if isinstance(item, str) and "-" in item:
-            first, _, last = item.partition("-")
-            start, end = _weekday(first), _weekday(last)
-            if not 0 <= start <= end <= 6:  # noqa: PLR2004
-                msg = "a weekday range runs forward, as in mon-fri"
-                raise ValueError(msg)
-            days.update(range(start, end + 1))
-        else:
-            days.add(_weekday(item))
+        if isinstance(item, str) and not item.strip():
+            continue
+        first, dash, last = (
+            item.partition("-") if isinstance(item, str) else (item, "", "")
+        )
+        start = _weekday(first)
+        end = _weekday(last) if dash else start
+        days.update((start + step) % 7 for step in range((end - start) % 7 + 1))
+    if not days:
+        msg = "name at least one weekday"
+        raise ValueError(msg)
     return frozenset(days)
 
 
@@ -144,10 +153,8 @@ class Watch(BaseModel):
     @field_validator("weekdays", mode="before")
     @classmethod
     def _weekday_names(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = [part for part in value.split(",") if part.strip()]
-        if isinstance(value, list | tuple | set | frozenset):
-            return _weekdays(value)
+        if isinstance(value, str | list | tuple | set | frozenset):
+            return parse_weekdays(value)
         return value
 
     @field_validator("time_ranges", mode="before")
@@ -201,6 +208,20 @@ class Watch(BaseModel):
             limits.append(today + timedelta(days=DEFAULT_WINDOW_DAYS))
         end = min(limits)
         return (start, end) if end >= start else None
+
+    def check_contact(self, catalogue: Catalogue) -> None:
+        """Check the person's data against the rules of every office watched.
+
+        Raises:
+            MTAValidationError: a field an office requires is missing.
+
+        """
+        if self.contact is None:
+            return
+        for office_id in self.office_ids:
+            office = catalogue.office(office_id)
+            if office is not None:
+                self.contact.check_against(office.scope)
 
     def day_fits(self, day: date, now: datetime) -> bool:
         """Whether a day could hold a fitting slot (window, weekday, lead time)."""

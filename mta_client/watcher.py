@@ -243,22 +243,14 @@ class Watcher:
         self._state.clear()
         self._state.update(stored.get("watches", {}))
         self._catalogue = await self.client.get_catalogue()
-        self._check_watches(self._catalogue)
+        for watch in self.watches:
+            watch.check_contact(self._catalogue)
         self._replan()
         for watch in self.watches:
             event = await self.booker.resume(watch)
             if event is not None:
                 await self._emit([event])
         self._loaded = True
-
-    def _check_watches(self, catalogue: Catalogue) -> None:
-        for watch in self.watches:
-            if watch.contact is None:
-                continue
-            for office_id in watch.office_ids:
-                office = catalogue.office(office_id)
-                if office is not None:
-                    watch.contact.check_against(office.scope)
 
     async def _save(self) -> None:
         await self.store.save({"version": STATE_VERSION, "watches": self._state})

@@ -9,7 +9,7 @@ import re
 
 from mta_client.client import BERLIN, DEFAULT_BASE_URL
 from mta_client.models import MAX_RANGE_DAYS
-from mta_client.watch import TimeRange
+from mta_client.watch import TimeRange, parse_weekdays as watch_weekdays
 
 from .exitcodes import EXIT_CODE_HELP
 
@@ -33,15 +33,6 @@ _DURATION = re.compile(r"^(?:\d{1,6}(?:\.\d{1,6})?[smhd])+$")
 _DURATION_PART = re.compile(r"(\d{1,6}(?:\.\d{1,6})?)([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _MAX_LEAD = timedelta(days=MAX_RANGE_DAYS)
-_WEEKDAYS = (
-    "monday",
-    "tuesday",
-    "wednesday",
-    "thursday",
-    "friday",
-    "saturday",
-    "sunday",
-)
 _MAX_ID = 2**31 - 1
 _MAX_COUNT = 25
 
@@ -207,33 +198,16 @@ def parse_duration(text: str) -> timedelta:
     return lead
 
 
-def _weekday_number(name: str) -> int | None:
-    if name.isdigit() and len(name) == 1 and int(name) < len(_WEEKDAYS):
-        return int(name)
-    for number, full in enumerate(_WEEKDAYS):
-        if name in {full, full[:3]}:
-            return number
-    return None
-
-
 def parse_weekdays(text: str) -> list[int]:
     """Parse ``mon,wed``, ``mon-fri``, ``0,2`` or ``monday`` (0 = Monday).
 
     The message of a mistake does not repeat the text.
     """
-    msg = "not weekdays (use mon..sun or 0-6 with 0 = Monday, e.g. mon,wed)"
-    days: set[int] = set()
-    for part in filter(None, (p.strip() for p in text.lower().split(","))):
-        first, dash, last = part.partition("-")
-        start = _weekday_number(first.strip())
-        end = _weekday_number(last.strip()) if dash else start
-        if start is None or end is None:
-            raise argparse.ArgumentTypeError(msg)
-        # A range may wrap around the week end: fri-mon.
-        days.update((start + step) % 7 for step in range((end - start) % 7 + 1))
-    if not days:
-        raise argparse.ArgumentTypeError(msg)
-    return sorted(days)
+    try:
+        return sorted(watch_weekdays(text))
+    except ValueError:
+        msg = "not weekdays (use mon..sun or 0-6 with 0 = Monday, e.g. mon,wed)"
+        raise argparse.ArgumentTypeError(msg) from None
 
 
 def parse_time_ranges(text: str) -> list[TimeRange]:

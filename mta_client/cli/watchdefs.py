@@ -197,7 +197,7 @@ def _watch_from_options(
     if args.weekdays:
         values["weekdays"] = args.weekdays
     watch = _validated(values, prefix="", names=FIELD_OPTIONS)
-    _check_contact(watch, catalogue)
+    watch.check_contact(catalogue)
     return watch
 
 
@@ -223,7 +223,7 @@ def watches_from_file(
         seen[watch.id] = number
         _check_catalogue(watch, catalogue, prefix)
         try:
-            _check_contact(watch, catalogue)
+            watch.check_contact(catalogue)
         except MTAValidationError as err:
             raise CLIError(f"{prefix}contact.{err}", ExitCode.USAGE) from None
         watches.append(watch)
@@ -334,13 +334,3 @@ def _check_catalogue(watch: Watch, catalogue: Catalogue, prefix: str) -> None:
             ids = ", ".join(map(str, missing))
             msg = f"{prefix}office {office_id} does not offer service {ids}"
             raise CLIError(msg, ExitCode.USAGE)
-
-
-def _check_contact(watch: Watch, catalogue: Catalogue) -> None:
-    """Check the person's data against every office's rules before looking."""
-    if watch.contact is None:
-        return
-    for office_id in watch.office_ids:
-        office = catalogue.office(office_id)
-        if office is not None:
-            watch.contact.check_against(office.scope)

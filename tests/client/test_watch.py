@@ -82,6 +82,7 @@ def test_weekdays_by_number_and_name() -> None:
         ("mon-fri", {0, 1, 2, 3, 4}),
         ("Monday, sat-sun", {0, 5, 6}),
         ("3", {3}),
+        ("fri-mon", {4, 5, 6, 0}),
         (["thu", "FRIDAY"], {3, 4}),
     ],
 )
@@ -89,11 +90,11 @@ def test_weekday_names_numbers_and_ranges(text: Any, days: set[int]) -> None:
     assert watch(weekdays=text).weekdays == frozenset(days)
 
 
-@pytest.mark.parametrize("text", ["monkey", "fri-mon", "xy", "funday"])
+@pytest.mark.parametrize("text", ["monkey", "7", "xy", "funday", " , "])
 def test_bad_weekdays_are_rejected(text: str) -> None:
     with pytest.raises(ValidationError) as excinfo:
         watch(weekdays=text)
-    assert "mon-" in str(excinfo.value) or "forward" in str(excinfo.value)
+    assert "weekday" in str(excinfo.value)
     assert text not in str(excinfo.value)
 
 
