@@ -149,7 +149,7 @@ class Booker:
         try:
             reserved = await self.client.reserve_appointment(
                 office_id=slot.office_id,
-                services=[(s.service_id, s.count) for s in watch.services],
+                services=watch.services,
                 timestamp=slot,
             )
         except MTASlotUnavailableError:

@@ -150,7 +150,6 @@ class MTAClient:
         self.budget = budget or RequestBudget(clock=self.clock)
         self.retry = retry or RetryPolicy()
         self.catalogue_ttl = catalogue_ttl
-        self.captcha_margin = captcha_margin
         self.user_agent = user_agent
         self._session = session
         self._close_session = False

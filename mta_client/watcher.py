@@ -405,7 +405,7 @@ class Watcher:
         group = state.group
         calendar = await self.client.get_available_calendar(
             office_ids=group.office_ids,
-            services=[(s.service_id, s.count) for s in group.services],
+            services=group.services,
             start_date=group.start,
             end_date=group.end,
         )
@@ -421,7 +421,7 @@ class Watcher:
         state.days[query.day] = self.clock.time() + self.policy.day_interval
         calendar = await self.client.get_available_calendar(
             office_ids=query.office_ids,
-            services=[(s.service_id, s.count) for s in state.group.services],
+            services=state.group.services,
             start_date=query.day,
             end_date=state.group.end,
             slots_start_date=query.day,
@@ -479,7 +479,7 @@ class Watcher:
         return [
             query
             for day, query in sorted(state.queries.items())
-            if day in state.days and (not due_only or state.days[day] <= now)
+            if not due_only or state.days[day] <= now
         ]
 
     # --- reporting -----------------------------------------------------------
@@ -494,7 +494,6 @@ class Watcher:
         """Compare what the server says with what each watch has reported."""
         now = self._now()
         events: list[WatchEvent] = []
-        changed = False
         for watch in group.watches:
             if watch.id not in self._watches:
                 continue
@@ -515,10 +514,9 @@ class Watcher:
                     del reported[key]
                     slot = Slot(office_id=office_id, start=start)
                     events.append(self._slot_event(SlotEventKind.GONE, watch, slot))
-            changed = changed or bool(events)
         # Report first: a state that cannot be saved must not swallow events.
         await self._emit(events)
-        if changed:
+        if events:
             await self._save()
         return events
 
