@@ -247,6 +247,7 @@ class WatchPrinter:
     show_credentials: bool = False
     state_path: Path | None = None
     new_slots: int = 0
+    bookings: int = 0
     _status_shown: bool = field(default=False, repr=False)
 
     @property
@@ -270,6 +271,7 @@ class WatchPrinter:
         else:
             self.out.line(self._booking_text(event))
         if event.state is BookingState.BOOKED:
+            self.bookings += 1
             self.out.note(self._credentials_note())
 
     def problem(self, err: MTAError, retry_in: float) -> None:
@@ -523,8 +525,10 @@ async def _watch_until_stopped(watcher: Watcher, printer: WatchPrinter) -> None:
 def _outcome(
     watcher: Watcher, printer: WatchPrinter, out: Output, state_path: Path | None
 ) -> ExitCode:
-    """OK when some watch has a fitting free slot, else NOTHING_FOUND."""
+    """OK when a slot was booked or some watch has a fitting free slot."""
     free = sum(len(watcher.reported(w.id)) for w in watcher.watches)
+    if printer.bookings:
+        return ExitCode.OK
     if not free:
         return ExitCode.NOTHING_FOUND
     if not printer.new_slots and state_path is not None:

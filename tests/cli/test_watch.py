@@ -314,6 +314,17 @@ def person_fixture(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("person")
+@pytest.mark.parametrize("sim_options", [{"scenario": "quiet"}])
+def test_booking_the_only_fitting_slot_is_success(mta: Run, sim: Simulator) -> None:
+    day = datetime.now(BERLIN).date() + timedelta(days=2)
+    sim.release_slot(FUEHRERSCHEIN, datetime.combine(day, time(9), BERLIN), minutes=60)
+    result = mta(*WATCH, "--time", "09:00-09:01", "--once", "--book", "--no-state")
+    assert [line.split()[0] for line in result.out.splitlines()] == ["new", "booked"]
+    # The booked slot is no longer free, but the run found what it wanted.
+    assert result.code == 0, result.err
+
+
+@pytest.mark.usefixtures("person")
 def test_watch_books_once(mta: Run, sim: Simulator, tmp_path: Path) -> None:
     state = tmp_path / "state.json"
     earliest = free_starts(sim)[0]
