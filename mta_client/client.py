@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from importlib import metadata
 import json
 import logging
 import random
@@ -17,6 +16,7 @@ import aiohttp
 from pydantic import BaseModel, ValidationError
 from yarl import URL
 
+from ._version import __version__
 from .captcha import CaptchaTokenCache, solve_challenge_async
 from .clock import Clock, SystemClock
 from .exceptions import (
@@ -66,10 +66,7 @@ _LOGGER = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://www48.muenchen.de/buergeransicht/api/citizen/"
 BERLIN = ZoneInfo("Europe/Berlin")
 
-try:
-    VERSION = metadata.version("mta-client")
-except metadata.PackageNotFoundError:  # pragma: no cover - running from a checkout
-    VERSION = "0.0.0"
+VERSION = __version__
 USER_AGENT = f"mta-client/{VERSION} (Munich Termin Automator; +https://github.com/munich-termin-automator)"
 
 # Gateways answer these when the backend is briefly away; a GET may be retried.
