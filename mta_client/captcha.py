@@ -35,6 +35,7 @@ import re
 import time
 from typing import TYPE_CHECKING, Any, Final
 
+from .clock import monotonic_of
 from .exceptions import MTAInvalidResponseError
 
 if TYPE_CHECKING:
@@ -496,6 +497,12 @@ class CaptchaTokenCache:
     none). Concurrent callers share one fetch, and its outcome: when it fails,
     all of them get its exception.
 
+    The ``exp`` claim is wall time; it is turned into the clock's monotonic
+    time once, when the token arrives, and the expiry is judged on that. So a
+    jump of the host's wall clock afterwards neither makes a fresh token look
+    expired (a needless proof of work) nor an expired one look fresh (a
+    refused search).
+
     The token itself never appears in ``repr()``.
     """
 
@@ -530,7 +537,8 @@ class CaptchaTokenCache:
         self._margin = margin
         self._default_ttl = default_ttl
         self._token: str | None = None
-        self._expires_at: float | None = None
+        # On the clock's monotonic time (see the class docstring).
+        self._expires: float | None = None
         self._lock = asyncio.Lock()
         # Counts finished fetches, so that a caller who waited for the lock can
         # tell that a fetch completed meanwhile and share its outcome.
@@ -541,24 +549,34 @@ class CaptchaTokenCache:
         """Describe the cache without revealing the token."""
         return (
             f"{type(self).__name__}(has_token={self._token is not None}, "
-            f"expires_at={self._expires_at!r}, margin={self._margin!r})"
+            f"expires_at={self.expires_at!r}, margin={self._margin!r})"
         )
 
     @property
     def expires_at(self) -> float | None:
-        """Unix time at which the cached token expires (``None`` without one)."""
-        return self._expires_at
+        """Unix time at which the cached token expires (``None`` without one).
+
+        Derived from the monotonic expiry and the wall clock's time now.
+        """
+        remaining = self.expires_in()
+        return None if remaining is None else self._clock.time() + remaining
+
+    def expires_in(self) -> float | None:
+        """Seconds until the cached token expires (``None`` without one)."""
+        if self._expires is None:
+            return None
+        return self._expires - monotonic_of(self._clock)
 
     def needs_refresh(self, within: float) -> bool:
         """Tell whether the token is missing or unusable ``within`` seconds from now."""
-        if self._token is None or self._expires_at is None:
+        if self._token is None or self._expires is None:
             return True
-        return self._clock.time() + within >= self._expires_at - self._margin
+        return monotonic_of(self._clock) + within >= self._expires - self._margin
 
     def invalidate(self) -> None:
         """Forget the token, e.g. after the server rejected it."""
         self._token = None
-        self._expires_at = None
+        self._expires = None
 
     async def get(self) -> str:
         """Return a valid token, fetching a new one only when needed."""
@@ -582,7 +600,7 @@ class CaptchaTokenCache:
                     raise self._error
                 if self._token is not None:
                     return self._token
-            started = self._clock.time()
+            started = monotonic_of(self._clock)
             try:
                 token = await self._fetch_checked()
             except Exception as err:
@@ -591,8 +609,11 @@ class CaptchaTokenCache:
                 raise
             expiry = token_expiry(token)
             self._token = token
-            self._expires_at = (
-                expiry if expiry is not None else started + self._default_ttl
+            self._expires = (
+                started + self._default_ttl
+                if expiry is None
+                # The one conversion of the wall-time exp to monotonic time.
+                else monotonic_of(self._clock) + (expiry - self._clock.time())
             )
             self._finished += 1
             self._error = None

@@ -18,7 +18,7 @@ from yarl import URL
 
 from ._version import __version__
 from .captcha import CaptchaTokenCache, solve_challenge_async
-from .clock import Clock, SystemClock
+from .clock import Clock, SystemClock, monotonic_of
 from .exceptions import (
     MTAApiError,
     MTABlockedError,
@@ -198,7 +198,7 @@ class MTAClient:
         The only place that touches aiohttp. Returns the decoded JSON.
         """
         may_retry = method == "GET"
-        started = self.clock.time()
+        started = monotonic_of(self.clock)
         attempt = 1
         while True:
             try:
@@ -213,7 +213,7 @@ class MTAClient:
                 ):
                     raise
                 delay = self.retry.delay(attempt)
-                if self.clock.time() + delay - started > self.retry.max_time:
+                if monotonic_of(self.clock) + delay - started > self.retry.max_time:
                     raise
                 _LOGGER.debug(
                     "%s %s failed (%s); retry %d in %.1f s",
@@ -276,12 +276,13 @@ class MTAClient:
 
         Cached for ``catalogue_ttl`` seconds; ``refresh=True`` asks again.
         """
-        fresh = self.clock.time() - self._catalogue_at < self.catalogue_ttl
+        # Ages on monotonic time: a wall-clock jump must not keep it forever.
+        fresh = monotonic_of(self.clock) - self._catalogue_at < self.catalogue_ttl
         if self._catalogue is not None and fresh and not refresh:
             return self._catalogue
         data = await self._request("GET", "offices-and-services/")
         catalogue = _parse(Catalogue, data)
-        self._catalogue, self._catalogue_at = catalogue, self.clock.time()
+        self._catalogue, self._catalogue_at = catalogue, monotonic_of(self.clock)
         return catalogue
 
     # --- availability ----------------------------------------------------------

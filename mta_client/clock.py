@@ -4,6 +4,13 @@ Everything that paces requests (the request budget, retries, the watch
 scheduler) and the simulator read time through a :class:`Clock`, so that a
 test or benchmark can run a simulated week in seconds.
 
+A clock tells two times. :meth:`Clock.time` is wall time (Unix seconds): what
+the city sees - dates, slot times, lead times, release windows, the cron's
+minute grid, a captcha token's ``exp``. :meth:`Clock.monotonic` never jumps:
+waits, budgets and expiries are measured on it, so that an NTP correction or
+a daylight-saving bug in the host's clock neither stalls the request budget
+nor makes a fresh captcha token look stale.
+
 * :class:`SystemClock` is the real wall clock (the default).
 * :class:`LoopClock` follows the running event loop's ``time()``; together with
   :func:`mta_client.simulator.virtual_time_loop` a whole process (client and
@@ -17,7 +24,7 @@ import asyncio
 import time
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "LoopClock", "ScaledClock", "SystemClock"]
+__all__ = ["Clock", "LoopClock", "ScaledClock", "SystemClock", "monotonic_of"]
 
 
 @runtime_checkable
@@ -26,6 +33,14 @@ class Clock(Protocol):
 
     def time(self) -> float:
         """Return the current time as Unix seconds."""
+        ...
+
+    def monotonic(self) -> float:
+        """Return seconds on a clock that never jumps (any origin).
+
+        It advances at the same rate as :meth:`time` and as :meth:`sleep`
+        waits.
+        """
         ...
 
     async def sleep(self, seconds: float) -> None:
@@ -39,6 +54,10 @@ class SystemClock:
     def time(self) -> float:
         """Return the current Unix time."""
         return time.time()
+
+    def monotonic(self) -> float:
+        """Return :func:`time.monotonic`."""
+        return time.monotonic()
 
     async def sleep(self, seconds: float) -> None:
         """Sleep on the event loop."""
@@ -63,6 +82,10 @@ class LoopClock:
             self._epoch = time.time() - loop_now
         return self._epoch + loop_now
 
+    def monotonic(self) -> float:
+        """Return the loop's own (monotonic, possibly virtual) time."""
+        return asyncio.get_running_loop().time()
+
     async def sleep(self, seconds: float) -> None:
         """Sleep on the event loop (virtual when the loop's time is)."""
         await asyncio.sleep(max(0.0, seconds))
@@ -82,8 +105,23 @@ class ScaledClock:
 
     def time(self) -> float:
         """Return the scaled Unix time."""
-        return self._start + (time.monotonic() - self._real_start) * self.speed
+        return self._start + self.monotonic()
+
+    def monotonic(self) -> float:
+        """Return scaled seconds since the clock was made."""
+        return (time.monotonic() - self._real_start) * self.speed
 
     async def sleep(self, seconds: float) -> None:
         """Sleep ``seconds`` of scaled time."""
         await asyncio.sleep(max(0.0, seconds) / self.speed)
+
+
+def monotonic_of(clock: Clock) -> float:
+    """Read ``clock.monotonic()``, or its wall time for a clock without one.
+
+    Clocks written before :meth:`Clock.monotonic` joined the protocol (test
+    doubles, a host's own) keep working: their wall time stands in, which is
+    what they measured waits with before.
+    """
+    reader = getattr(clock, "monotonic", None)
+    return float(reader()) if callable(reader) else clock.time()

@@ -11,6 +11,10 @@ request the server would refuse: :meth:`RequestBudget.acquire` waits (or
 raises) instead. One budget stands for one egress IP, so every client that
 shares the IP should share the budget. ``aiolimiter``'s leaky bucket does not
 model a window that restarts on each request, hence this small class.
+
+The window is measured on the clock's monotonic time: the server's window
+runs in real seconds, so a jump of the host's wall clock must neither make
+the budget wait for an hour nor let it think a full window has passed.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from .clock import Clock, SystemClock
+from .clock import Clock, SystemClock, monotonic_of
 from .exceptions import MTABudgetExceededError
 
 if TYPE_CHECKING:
@@ -79,6 +83,9 @@ class RequestBudget:
         self.rate_limited = 0
         """429 answers seen since creation."""
 
+    def _now(self) -> float:
+        return monotonic_of(self.clock)
+
     def _refresh(self, now: float) -> None:
         if now >= self._window_end + self.safety:
             self._count = 0
@@ -89,12 +96,12 @@ class RequestBudget:
 
     def remaining(self, *, priority: bool = False) -> int:
         """Requests that may be sent right now without waiting."""
-        self._refresh(self.clock.time())
+        self._refresh(self._now())
         return max(0, self._cap(priority=priority) - self._count)
 
     def wait_time(self, *, priority: bool = False) -> float:
         """Seconds until a request may be sent (0 when one may go now)."""
-        now = self.clock.time()
+        now = self._now()
         self._refresh(now)
         if self._count < self._cap(priority=priority):
             return 0.0
@@ -110,17 +117,17 @@ class RequestBudget:
 
         """
         limit = self.max_wait if max_wait is None else max_wait
-        deadline = self.clock.time() + limit
+        deadline = self._now() + limit
         # Checking and counting happen with no await in between, so callers
         # on one event loop cannot both take the last request of a window.
         while (wait := self.wait_time(priority=priority)) > 0:
-            if self.clock.time() + wait > deadline:
+            if self._now() + wait > deadline:
                 raise MTABudgetExceededError(wait)
             _LOGGER.debug("Request budget spent; waiting %.1f s", wait)
             await self.clock.sleep(wait)
         self._count += 1
         self.sent += 1
-        self._window_end = self.clock.time() + self.window
+        self._window_end = self._now() + self.window
 
     def update_from_headers(self, headers: Mapping[str, str]) -> None:
         """Learn the server's limit and count from ``X-RateLimit-*`` headers."""
@@ -141,7 +148,7 @@ class RequestBudget:
         if counted > self._count:
             self._count = counted
             # The server's last counted request was at the latest now.
-            self._window_end = max(self._window_end, self.clock.time() + self.window)
+            self._window_end = max(self._window_end, self._now() + self.window)
 
     def on_rate_limited(self) -> float:
         """Record a 429: the window is full; cool down one whole window.
@@ -150,5 +157,5 @@ class RequestBudget:
         """
         self.rate_limited += 1
         self._count = self.limit
-        self._window_end = self.clock.time() + self.window
+        self._window_end = self._now() + self.window
         return self.window + self.safety

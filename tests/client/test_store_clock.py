@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from pathlib import Path
 import time
 
 import pytest
 
-from mta_client import LoopClock, ScaledClock, SystemClock
+from mta_client import LoopClock, RequestBudget, ScaledClock, SystemClock
+from mta_client.captcha import CaptchaTokenCache
+from mta_client.clock import monotonic_of
 from mta_client.store import JSONFileStore, MemoryStore, StoreError
 
 
@@ -94,3 +97,100 @@ async def test_scaled_clock() -> None:
     assert clock.time() >= 1_000_019.0
     with pytest.raises(ValueError, match="positive"):
         ScaledClock(speed=0)
+
+
+# --- monotonic time: a jump of the wall clock changes nothing ---------------------
+
+
+class JumpingClock:
+    """Wall time that can jump; monotonic time that only sleeps move."""
+
+    def __init__(self, start: float = 1_790_000_000.0) -> None:
+        self.wall = start
+        self.mono = 1000.0
+        self.sleeps: list[float] = []
+
+    def time(self) -> float:
+        return self.wall
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.advance(max(0.0, seconds))
+
+    def advance(self, seconds: float) -> None:
+        self.wall += seconds
+        self.mono += seconds
+
+    def jump(self, seconds: float) -> None:
+        self.wall += seconds
+
+
+def test_every_clock_has_a_consistent_monotonic_time() -> None:
+    system = SystemClock()
+    assert abs(system.monotonic() - time.monotonic()) < 1
+    scaled = ScaledClock(speed=1000, start=1_000_000.0)
+    assert scaled.time() - scaled.monotonic() == pytest.approx(1_000_000.0)
+
+
+async def test_loop_clock_monotonic_is_the_loop_time() -> None:
+    clock = LoopClock(epoch=100.0)
+    loop = asyncio.get_running_loop()
+    assert clock.monotonic() == pytest.approx(loop.time(), abs=0.01)
+    assert clock.time() - clock.monotonic() == pytest.approx(100.0, abs=0.01)
+
+
+def test_monotonic_of_a_clock_without_one_is_its_wall_time() -> None:
+    class Old:
+        def time(self) -> float:
+            return 42.0
+
+        async def sleep(self, seconds: float) -> None:
+            del seconds
+
+    assert monotonic_of(Old()) == 42.0  # type: ignore[arg-type]
+    assert monotonic_of(JumpingClock()) == 1000.0
+
+
+@pytest.mark.parametrize("jump", [3600.0, -3600.0])
+async def test_budget_ignores_wall_clock_jumps(jump: float) -> None:
+    clock = JumpingClock()
+    budget = RequestBudget(clock=clock, limit=3, priority_reserve=0)
+    for _ in range(3):
+        await budget.acquire()
+    clock.jump(jump)
+    # Back in time: the full window must not last an hour longer; forward:
+    # it must not look expired.
+    assert budget.wait_time() == pytest.approx(61.0)
+    assert budget.remaining() == 0
+    clock.advance(61.0)
+    assert budget.remaining() == 3
+    await budget.acquire()
+    assert clock.sleeps == []
+
+
+@pytest.mark.parametrize("jump", [3600.0, -3600.0])
+async def test_captcha_token_expiry_ignores_wall_clock_jumps(jump: float) -> None:
+    clock = JumpingClock()
+    fetched: list[str] = []
+
+    async def fetch() -> str:
+        claims = {"exp": clock.time() + 300}
+        body = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode()
+        token = f"e30.{body.rstrip('=')}.sig{len(fetched)}"
+        fetched.append(token)
+        return token
+
+    cache = CaptchaTokenCache(fetch=fetch, clock=clock, margin=30.0)
+    first = await cache.get()
+    clock.jump(jump)
+    assert cache.expires_in() == pytest.approx(300.0)
+    assert cache.expires_at == pytest.approx(clock.time() + 300.0)
+    assert not cache.needs_refresh(269)
+    assert await cache.get() == first  # neither expired by a jump forward...
+    clock.advance(270)
+    assert cache.needs_refresh(0)  # ...nor kept alive by a jump back
+    assert await cache.get() != first
+    assert len(fetched) == 2
