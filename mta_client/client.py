@@ -28,7 +28,9 @@ from .exceptions import (
     MTAConnectionError,
     MTAError,
     MTAInvalidResponseError,
+    MTAOutdatedAPIError,
     MTARateLimitError,
+    MTARouteNotFoundError,
     MTAServerError,
     MTATimeoutError,
     MTAValidationError,
@@ -308,6 +310,11 @@ class MTAClient:
 
         A captcha token is fetched (or reused) automatically when one of the
         offices requires it, unless ``captcha_token`` is given.
+
+        Raises:
+            MTAOutdatedAPIError: the server is of an older API generation
+                (muc45 or earlier) that has no ``available-calendar/`` route.
+
         """
         offices = _office_ids(office_ids)
         wanted = _service_requests(services)
@@ -330,7 +337,15 @@ class MTAClient:
 
         async def send(token: str | None) -> Any:
             query = params if token is None else {**params, "captchaToken": token}
-            return await self._request("GET", "available-calendar/", params=query)
+            try:
+                return await self._request("GET", "available-calendar/", params=query)
+            except MTARouteNotFoundError as err:
+                # Servers up to muc45 have no available-calendar/ and answer it
+                # with the catch-all's notFound; that one answer is proof
+                # enough (every muc46+ server routes it), so no probe is sent.
+                raise MTAOutdatedAPIError(
+                    status=err.status, code=err.error_code, error_type=err.error_type
+                ) from err
 
         data = await self._with_captcha(send, offices, captcha_token)
         return _parse(AvailableCalendar, data)

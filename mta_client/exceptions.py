@@ -6,7 +6,10 @@ city's server reports derive from :class:`MTAApiError` and carry the city's
 city's catalogue has its own class (``MTA<Code>Error``) below a category class
 that callers can catch: :class:`MTARateLimitError`, :class:`MTABlockedError`,
 :class:`MTAMaintenanceError`, :class:`MTACaptchaError`,
-:class:`MTASlotUnavailableError`, :class:`MTAInvalidInputError`, …
+:class:`MTASlotUnavailableError`, :class:`MTAInvalidInputError`,
+:class:`MTAProtocolError`, :class:`MTAServerError`, … (the table above the
+per-code classes says which code is in which category, and why).
+:class:`MTAOutdatedAPIError` reports a server of an older API generation.
 
 Messages never contain personal data: they name the field, never its value.
 """
@@ -67,9 +70,11 @@ __all__ = [
     "MTAMismatchedArraysError",
     "MTANoAppointmentForThisDayError",
     "MTANoAppointmentForThisScopeError",
+    "MTANoSlotsError",
     "MTANotFoundError",
     "MTANotImplementedError",
     "MTAOrganisationNotFoundError",
+    "MTAOutdatedAPIError",
     "MTAPreconfirmationExpiredError",
     "MTAProcessAlreadyCalledError",
     "MTAProcessAlreadyExistsError",
@@ -77,6 +82,7 @@ __all__ = [
     "MTAProcessInvalidError",
     "MTAProcessNotPreconfirmedAnymoreError",
     "MTAProcessNotReservedAnymoreError",
+    "MTAProtocolError",
     "MTAProviderNotFoundError",
     "MTAQuotaError",
     "MTARateLimitError",
@@ -278,6 +284,135 @@ class MTAQuotaError(MTAApiError):
     default_status = 406
 
 
+class MTANoSlotsError(MTAApiError):
+    """The server found nothing free for the request; look again later.
+
+    Only the legacy availability routes (muc45 and earlier) answered "nothing
+    free" with an error; the current calendar answers an empty list.
+    """
+
+    default_status = 404
+    default_error_type = "info"
+
+
+class MTAProtocolError(MTAApiError):
+    """The client and the server disagree about the API itself.
+
+    The request passed the client's own checks, but the server could not read
+    it: a route or method it does not know, a body or parameter it does not
+    expect. Neither retrying nor other input helps; the city changed its API
+    or this library has a bug, so a newer ``mta_client`` is the fix.
+    """
+
+    default_status = 400
+    default_error_type = "warning"
+
+
+class MTAOutdatedAPIError(MTAProtocolError):
+    """The server speaks an older API generation than this client.
+
+    Up to release muc45 the city answered availability at
+    ``available-days-by-office/`` and ``available-appointments-by-office/``;
+    this client asks ``available-calendar/`` (muc46 and later). Such a
+    server answers that route with 404 ``notFound``, which the client
+    reports as this error instead of "not found". ``route`` is the route
+    the server did not know.
+    """
+
+    default_status = 404
+    default_error_type = "error"
+    default_message = (
+        "The server speaks an older API generation (muc45 or earlier): it has "
+        "no available-calendar/ route, which this client needs (muc46 or later)."
+    )
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        error_type: str | None = None,
+        route: str = "available-calendar/",
+    ) -> None:
+        """Build the error; ``code`` is what the server said (``notFound``)."""
+        super().__init__(
+            message, status=status, code=code or "notFound", error_type=error_type
+        )
+        self.route = route
+
+
+# How each of the city's codes is categorised: by what the person using the
+# client should do about it, not by its HTTP status (the city answers 400
+# for a missing request body and for a mistyped e-mail address alike).
+#
+# category (exit code)          codes                       what to do
+# ----------------------------  --------------------------  --------------------
+# MTAInvalidInputError (2)      invalidLocationAndService-  change the option or
+#                               Combination, invalidStart-  field the error
+#                               Date, invalidEndDate,       names: its value
+#                               invalidSlotsStartDate,      came from the user
+#                               invalidSlotsEndDate, slots-
+#                               StartDateAfterEndDate,
+#                               invalidOfficeId, invalid-
+#                               ServiceId, invalidService-
+#                               Count, invalidProcessId,
+#                               invalidAuthKey, invalid-
+#                               Timestamp, invalidFamily-
+#                               Name, invalidEmail, invalid-
+#                               Telephone, invalidCustom-
+#                               Textfield(2), emailIs-
+#                               Required, telephoneIs-
+#                               Required
+# MTAProtocolError (11)         notFound (a route),         nothing the user
+#                               requestMethodNotAllowed,    typed is wrong: the
+#                               invalidRequest, notImple-   client sent what the
+#                               mented, EMPTY_SERVICE_      server cannot read
+#                               ARRAYS, MISMATCHED_ARRAYS,  (the client always
+#                               invalidScopeId, invalid-    sends both arrays,
+#                               Date, invalidSchema,        never a scopeId or
+#                               invalidApiClient, process-  date, never a huge
+#                               Invalid, requestEntityToo-  body, always an
+#                               Large, unauthorized         authKey); update
+# MTAOutdatedAPIError (13)      notFound on available-      the server is older
+#                               calendar/                   than muc46
+# MTAServerError (11)           zmsClientCommunication-     the city's side
+#                               Error, internalError,       failed (its backend,
+#                               processDeleteFailed,        its middleware, its
+#                               securityHeaderViolation,    own data): try later
+#                               sourceNotFound, department-
+#                               NotFound, mailNotFound,
+#                               organisationNotFound,
+#                               unknownError
+# MTAMaintenanceError (6)       serviceUnavailable          wait for its end
+# MTABlockedError (5)           IP_BLACKLISTED              this IP is blocked
+# MTARateLimitError (4)         rateLimitExceeded           wait a window
+# MTANotFoundError (7)          providerNotFound (office),  check the office,
+#                               requestNotFound (service),  service or
+#                               scopeNotFound, scopesNot-   appointment named
+#                               Found, appointmentNotFound
+# MTANoSlotsError (3)           noAppointmentForThisDay,    nothing free: look
+#                               noAppointmentForThisScope   again later
+# MTASlotUnavailableError (8)   appointmentNotAvailable     pick another slot
+# MTACaptchaError (10)          captchaMissing, captcha-    a new token (the
+#                               Invalid, captchaExpired,    client renews it
+#                               captchaVerificationFailed,  once by itself)
+#                               captchaVerificationError
+# MTAAppointmentStateError (12) appointmentCanNotBe-        the appointment has
+#                               Canceled, processAlready-   moved on (expired,
+#                               Exists, processAlready-     cancelled, called,
+#                               Called, processNotReserved- key rotated): look
+#                               Anymore, processNotPre-     at it, book anew
+#                               confirmedAnymore, authKey-
+#                               Mismatch, invalidCreden-
+#                               tials, preconfirmation-
+#                               Expired
+# MTAQuotaError (12)            tooManyAppointmentsWith-    cancel another
+#                               SameMail, tooManySlotsPer-  booking, or ask for
+#                               Appointment, tooMany-       fewer services
+#                               ServicesPerAppointment
+
+
 # --- one class per code of the city's catalogue -----------------------------
 # Status, message and type are the defaults of the city's ErrorMessages table
 # (zmscitizenapi, muc47); the server may send other values, which win.
@@ -291,29 +426,32 @@ class MTAZmsClientCommunicationError(MTAServerError):
     default_message = "The service is temporarily unavailable. Please try again later."
 
 
-class MTANotImplementedError(MTAServerError):
+class MTANotImplementedError(MTAProtocolError):
     """The city's ``notImplemented`` error."""
 
     code = "notImplemented"
     default_status = 501
+    default_error_type = "error"
     default_message = "Feature not implemented yet."
 
 
-class MTARouteNotFoundError(MTANotFoundError):
+class MTARouteNotFoundError(MTAProtocolError):
     """The city's ``notFound`` error."""
 
     code = "notFound"
+    default_status = 404
+    default_error_type = "error"
     default_message = "Endpoint not found."
 
 
-class MTAInvalidRequestError(MTAInvalidInputError):
+class MTAInvalidRequestError(MTAProtocolError):
     """The city's ``invalidRequest`` error."""
 
     code = "invalidRequest"
     default_message = "Invalid request."
 
 
-class MTARequestMethodNotAllowedError(MTAInvalidInputError):
+class MTARequestMethodNotAllowedError(MTAProtocolError):
     """The city's ``requestMethodNotAllowed`` error."""
 
     code = "requestMethodNotAllowed"
@@ -384,14 +522,14 @@ class MTAInvalidServiceIdError(MTAInvalidInputError):
     default_message = "serviceId should be a 32-bit integer."
 
 
-class MTAEmptyServiceArraysError(MTAInvalidInputError):
+class MTAEmptyServiceArraysError(MTAProtocolError):
     """The city's ``EMPTY_SERVICE_ARRAYS`` error."""
 
     code = "EMPTY_SERVICE_ARRAYS"
     default_message = "Service IDs and counts cannot be empty."
 
 
-class MTAMismatchedArraysError(MTAInvalidInputError):
+class MTAMismatchedArraysError(MTAProtocolError):
     """The city's ``MISMATCHED_ARRAYS`` error."""
 
     code = "MISMATCHED_ARRAYS"
@@ -412,7 +550,7 @@ class MTAInvalidProcessIdError(MTAInvalidInputError):
     default_message = "processId should be a positive 32-bit integer."
 
 
-class MTAInvalidScopeIdError(MTAInvalidInputError):
+class MTAInvalidScopeIdError(MTAProtocolError):
     """The city's ``invalidScopeId`` error."""
 
     code = "invalidScopeId"
@@ -426,7 +564,7 @@ class MTAInvalidAuthKeyError(MTAInvalidInputError):
     default_message = "authKey should be a string."
 
 
-class MTAInvalidDateError(MTAInvalidInputError):
+class MTAInvalidDateError(MTAProtocolError):
     """The city's ``invalidDate`` error."""
 
     code = "invalidDate"
@@ -500,7 +638,7 @@ class MTAAppointmentNotAvailableError(MTASlotUnavailableError):
     default_message = "The selected appointment is unfortunately no longer available."
 
 
-class MTANoAppointmentForThisDayError(MTANotFoundError):
+class MTANoAppointmentForThisDayError(MTANoSlotsError):
     """The city's ``noAppointmentForThisDay`` error."""
 
     code = "noAppointmentForThisDay"
@@ -543,7 +681,7 @@ class MTAServiceUnavailableError(MTAMaintenanceError):
     default_message = "Service Unavailable: The application is under maintenance."
 
 
-class MTAInvalidSchemaError(MTAInvalidInputError):
+class MTAInvalidSchemaError(MTAProtocolError):
     """The city's ``invalidSchema`` error."""
 
     code = "invalidSchema"
@@ -557,39 +695,43 @@ class MTAInternalError(MTAServerError):
     default_message = "An internal error occurred. Please try again later."
 
 
-class MTAInvalidApiClientError(MTAInvalidInputError):
+class MTAInvalidApiClientError(MTAProtocolError):
     """The city's ``invalidApiClient`` error."""
 
     code = "invalidApiClient"
     default_message = "Invalid API client."
 
 
-class MTASourceNotFoundError(MTANotFoundError):
+class MTASourceNotFoundError(MTAServerError):
     """The city's ``sourceNotFound`` error."""
 
     code = "sourceNotFound"
+    default_status = 404
     default_message = "Source not found."
     default_error_type = "info"
 
 
-class MTADepartmentNotFoundError(MTANotFoundError):
+class MTADepartmentNotFoundError(MTAServerError):
     """The city's ``departmentNotFound`` error."""
 
     code = "departmentNotFound"
+    default_status = 404
     default_message = "Department not found."
 
 
-class MTAMailNotFoundError(MTANotFoundError):
+class MTAMailNotFoundError(MTAServerError):
     """The city's ``mailNotFound`` error."""
 
     code = "mailNotFound"
+    default_status = 404
     default_message = "Mail template not found."
 
 
-class MTAOrganisationNotFoundError(MTANotFoundError):
+class MTAOrganisationNotFoundError(MTAServerError):
     """The city's ``organisationNotFound`` error."""
 
     code = "organisationNotFound"
+    default_status = 404
     default_message = "Organisation not found."
 
 
@@ -614,7 +756,7 @@ class MTAScopeNotFoundError(MTANotFoundError):
     default_message = "Scope not found."
 
 
-class MTAProcessInvalidError(MTAInvalidInputError):
+class MTAProcessInvalidError(MTAProtocolError):
     """The city's ``processInvalid`` error."""
 
     code = "processInvalid"
@@ -702,7 +844,7 @@ class MTAInvalidCredentialsError(MTAAppointmentStateError):
     default_error_type = "warning"
 
 
-class MTANoAppointmentForThisScopeError(MTANotFoundError):
+class MTANoAppointmentForThisScopeError(MTANoSlotsError):
     """The city's ``noAppointmentForThisScope`` error."""
 
     code = "noAppointmentForThisScope"
@@ -771,7 +913,7 @@ class MTARateLimitExceededError(MTARateLimitError):
     default_error_type = "warning"
 
 
-class MTARequestEntityTooLargeError(MTAInvalidInputError):
+class MTARequestEntityTooLargeError(MTAProtocolError):
     """The city's ``requestEntityTooLarge`` error."""
 
     code = "requestEntityTooLarge"
@@ -779,17 +921,19 @@ class MTARequestEntityTooLargeError(MTAInvalidInputError):
     default_message = "Request entity too large."
 
 
-class MTASecurityHeaderViolationError(MTABlockedError):
+class MTASecurityHeaderViolationError(MTAServerError):
     """The city's ``securityHeaderViolation`` error."""
 
     code = "securityHeaderViolation"
+    default_status = 403
     default_message = "Security policy violation."
 
 
-class MTAUnauthorizedError(MTAAppointmentStateError):
+class MTAUnauthorizedError(MTAProtocolError):
     """The city's ``unauthorized`` error."""
 
     code = "unauthorized"
+    default_error_type = "error"
     default_status = 403
     default_message = "You are not authorized to access this resource."
 
@@ -817,16 +961,21 @@ ERROR_CLASSES: dict[str, type[MTAApiError]] = _catalogue()
 """The city's ``errorCode`` values mapped to their exception classes."""
 
 
+# The category of an error without a known code, by its HTTP status.
+_BY_STATUS: dict[int, type[MTAApiError]] = {
+    403: MTABlockedError,
+    404: MTANotFoundError,
+    405: MTAProtocolError,  # a method the server does not take
+    429: MTARateLimitError,
+}
+
+
 def error_class_for(code: str | None, status: int) -> type[MTAApiError]:
     """Return the exception class for an error code, or a category by status."""
     if code is not None and code in ERROR_CLASSES:
         return ERROR_CLASSES[code]
-    if status == 429:  # noqa: PLR2004
-        return MTARateLimitError
-    if status == 403:  # noqa: PLR2004
-        return MTABlockedError
+    if status in _BY_STATUS:
+        return _BY_STATUS[status]
     if status >= 500:  # noqa: PLR2004
         return MTAServerError
-    if status == 404:  # noqa: PLR2004
-        return MTANotFoundError
     return MTAApiError

@@ -18,7 +18,10 @@ from mta_client.exceptions import (
     MTAInvalidInputError,
     MTAInvalidResponseError,
     MTAMaintenanceError,
+    MTANoSlotsError,
     MTANotFoundError,
+    MTAOutdatedAPIError,
+    MTAProtocolError,
     MTAQuotaError,
     MTARateLimitError,
     MTAServerError,
@@ -47,6 +50,7 @@ class ExitCode(IntEnum):
     CAPTCHA = 10
     INVALID_RESPONSE = 11
     APPOINTMENT_STATE = 12
+    OUTDATED_API = 13
 
 
 EXIT_CODE_HELP = """\
@@ -55,7 +59,7 @@ exit codes:
    1  unexpected error
    2  usage error or invalid input (names the option or field), or an
       unusable watch state file
-   3  nothing found (no free slots)
+   3  nothing found (no free slots; also the server's "nothing free" errors)
    4  rate limited by the city's server, or the request budget is exhausted
    5  blocked by the city (IP address)
    6  the city's booking system is in maintenance
@@ -63,8 +67,11 @@ exit codes:
    8  the slot was taken by someone else
    9  could not connect to the server, or it timed out
   10  captcha failure
-  11  invalid response or server error
+  11  invalid response or server error, or a request the server could not
+      read (client and server disagree on the API: try a newer mta)
   12  appointment state or quota error (e.g. too many appointments per e-mail)
+  13  the server speaks an older API generation (muc45 or earlier, without
+      available-calendar/); this mta needs muc46 or later
  130  interrupted (Ctrl-C); 'watch' and 'simulate' end with 0 instead
 
 Errors are one line on stderr ("mta: error: ..."); with --json stdout also
@@ -113,8 +120,11 @@ _CODES: tuple[tuple[type[BaseException], ExitCode], ...] = (
     (MTANotFoundError, ExitCode.NOT_FOUND),
     (MTAConnectionError, ExitCode.UNREACHABLE),
     (MTACaptchaError, ExitCode.CAPTCHA),
+    (MTANoSlotsError, ExitCode.NOTHING_FOUND),
     (MTAInvalidResponseError, ExitCode.INVALID_RESPONSE),
     (MTAServerError, ExitCode.INVALID_RESPONSE),
+    (MTAOutdatedAPIError, ExitCode.OUTDATED_API),
+    (MTAProtocolError, ExitCode.INVALID_RESPONSE),
     (MTAAppointmentStateError, ExitCode.APPOINTMENT_STATE),
     (MTAQuotaError, ExitCode.APPOINTMENT_STATE),
     (MTAInvalidInputError, ExitCode.USAGE),
@@ -153,23 +163,37 @@ def describe(err: BaseException) -> str:
                 "request budget exhausted (the city's rate limit); "
                 f"retry in {err.retry_after:.0f} s"
             )
-        case MTABlockedError():
-            text = f"blocked by the city's server (this IP address): {_api(err)}"
-        case MTAMaintenanceError():
-            text = f"the city's booking system is in maintenance: {_api(err)}"
-        case MTASlotUnavailableError():
-            text = "the slot was taken by someone else; look again with `mta slots`"
         case StoreError():
             text = f"{err} (use another --state FILE, or --no-state)"
         case MTATimeoutError() | MTAConnectionError():
             text = str(err)
         case MTAApiError():
-            text = _api(err)
+            text = _describe_api(err)
         case MTAError():
             text = str(err)
         case _:
             text = f"unexpected {type(err).__name__}: {err}"
     return " ".join(text.split())
+
+
+def _describe_api(err: MTAApiError) -> str:
+    """Return the message for an error of the city's server, with advice."""
+    match err:
+        case MTABlockedError():
+            return f"blocked by the city's server (this IP address): {_api(err)}"
+        case MTAMaintenanceError():
+            return f"the city's booking system is in maintenance: {_api(err)}"
+        case MTAOutdatedAPIError():
+            return f"{err.message} (HTTP {err.status} on {err.route})"
+        case MTAProtocolError():
+            return (
+                "the city's server could not read the request (client and "
+                f"server disagree on the API; try a newer mta): {_api(err)}"
+            )
+        case MTASlotUnavailableError():
+            return "the slot was taken by someone else; look again with `mta slots`"
+        case _:
+            return _api(err)
 
 
 def _api(err: MTAApiError) -> str:

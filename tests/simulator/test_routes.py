@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
-from mta_client.exceptions import ERROR_CLASSES
 from mta_client.simulator import Simulator, SimulatorServer, serve
 from mta_client.simulator.app import SECURITY_HEADERS
+from mta_client.simulator.errors import CITY_ERRORS, UNKNOWN_ERROR
 
 if TYPE_CHECKING:
     from .conftest import Api
@@ -21,13 +21,7 @@ if TYPE_CHECKING:
 def assert_error(body: dict, *codes: str) -> None:
     assert [e["errorCode"] for e in body["errors"]] == list(codes)
     for entry in body["errors"]:
-        cls = ERROR_CLASSES[entry["errorCode"]]
-        assert entry == {
-            "errorCode": cls.code,
-            "errorMessage": cls.default_message,
-            "statusCode": cls.default_status,
-            "errorType": cls.default_error_type,
-        }
+        assert entry == CITY_ERRORS.get(entry["errorCode"], UNKNOWN_ERROR).to_json()
 
 
 async def test_offices_and_services_shape(api: Api) -> None:
