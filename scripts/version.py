@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Print the project's version, or set it everywhere it must be written.
 
-    scripts/version.py              print it (from mta_client/_version.py)
-    scripts/version.py --set 0.2.0  write it to mta_client/_version.py and to
-                                    the integration's manifest.json (its
-                                    version and its mta-client pin)
+scripts/version.py              print it (from mta_client/_version.py)
+scripts/version.py --set 0.2.0  write it to mta_client/_version.py and to
+                                the integration's manifest.json (its
+                                version and its mta-client pin)
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ def set_version(version: str) -> None:
     if not SEMVER.match(version):
         sys.exit(f"--set: {version!r} is not X.Y.Z")
     text = VERSION_FILE.read_text(encoding="utf-8")
-    VERSION_FILE.write_text(PATTERN.sub(f'__version__ = "{version}"', text), encoding="utf-8")
+    VERSION_FILE.write_text(
+        PATTERN.sub(f'__version__ = "{version}"', text), encoding="utf-8"
+    )
     manifest = json.loads(MANIFEST.read_text(encoding="utf-8"))
     manifest["version"] = version
     manifest["requirements"] = [
