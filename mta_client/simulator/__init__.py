@@ -14,10 +14,12 @@ What only the simulator needs (the ``altcha`` package) is the optional extra
 
 from __future__ import annotations
 
+from .app import create_app
 from .captcha import CaptchaConfig
 from .catalogue import Catalogue, load_catalogue
 from .faults import FAULT_KINDS, FaultInjector, FaultRule
 from .outbox import Mail, Outbox, parse_link
+from .paths import API_PREFIX, CONTROL_PREFIX
 from .scenarios import (
     Competition,
     FixedScenario,
@@ -31,12 +33,13 @@ from .scenarios import (
     scenario_names,
 )
 from .server import SimulatorServer, serve
-from .simulator import API_PREFIX, Simulator
+from .simulator import Simulator
 from .stats import CompetitorTake, SimulatorStats, SlotAppearance
 from .virtual_time import VirtualTimeLoop, run_virtual, virtual_time_loop
 
 __all__ = [
     "API_PREFIX",
+    "CONTROL_PREFIX",
     "FAULT_KINDS",
     "CaptchaConfig",
     "Catalogue",
@@ -57,6 +60,7 @@ __all__ = [
     "SimulatorStats",
     "SlotAppearance",
     "VirtualTimeLoop",
+    "create_app",
     "get_scenario",
     "load_catalogue",
     "parse_link",

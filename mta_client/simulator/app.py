@@ -34,7 +34,7 @@ from .errors import (
     internal_error_response,
     json_response,
 )
-from .simulator import API_PREFIX
+from .paths import API_PREFIX
 
 if TYPE_CHECKING:
     from .faults import FaultRule

@@ -13,16 +13,24 @@ from dataclasses import dataclass, field
 import datetime as dt
 import math
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import CityError, InternalError
 from .outbox import APPOINTMENT_URL, Mail, appointment_hash
 
 if TYPE_CHECKING:
-    from .catalogue import Office
-    from .simulator import Simulator
+    from collections.abc import Callable
+    import random
 
-__all__ = ["PLACEHOLDER_EMAIL", "Bookings", "Process"]
+    from mta_client.clock import Clock
+
+    from .captcha import CaptchaService
+    from .catalogue import Catalogue, Office
+    from .outbox import Outbox
+    from .slots import SlotStore
+    from .stats import SimulatorStats
+
+__all__ = ["PLACEHOLDER_EMAIL", "BookingHost", "Bookings", "Process"]
 
 PLACEHOLDER_EMAIL = "test@muenchen.de"  # what the city reserves with
 _EMAIL = re.compile(
@@ -79,10 +87,34 @@ def _text(value: Any) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
+class BookingHost(Protocol):
+    """What the booking routes need of the simulator.
+
+    :class:`~mta_client.simulator.Simulator` is one; naming only these parts
+    keeps this module from importing the simulator that owns it.
+    """
+
+    rng: random.Random
+    clock: Clock
+    tz: dt.tzinfo
+    catalogue: Catalogue
+    slots: SlotStore
+    stats: SimulatorStats
+    outbox: Outbox
+    captcha: CaptchaService
+    deallocation_seconds: float
+
+    def schedule(self, at: float, callback: Callable[[float], None]) -> None:
+        """Run ``callback(at)`` once the clock reaches ``at``."""
+
+    def free_units(self, office_id: int, units: list[int], *, source: str) -> None:
+        """Give a process's units back to the free slots."""
+
+
 class Bookings:
     """The booking routes' logic, on the simulator's state."""
 
-    def __init__(self, sim: Simulator) -> None:
+    def __init__(self, sim: BookingHost) -> None:
         """Attach to a simulator."""
         self.sim = sim
         self.processes: dict[int, Process] = {}

@@ -9,7 +9,9 @@ from aiohttp import web
 
 from mta_client.clock import ScaledClock, SystemClock
 
-from .simulator import API_PREFIX, Simulator
+from .app import create_app
+from .paths import API_PREFIX
+from .simulator import Simulator
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -43,7 +45,7 @@ class SimulatorServer:
     async def start(self) -> None:
         """Start listening."""
         self._runner = web.AppRunner(
-            self.simulator.create_app(),
+            create_app(self.simulator),
             access_log=None,
             shutdown_timeout=1.0,
             handler_cancellation=True,

@@ -19,6 +19,7 @@ from .captcha import CaptchaConfig, CaptchaService
 from .catalogue import Catalogue, load_catalogue
 from .faults import FaultInjector
 from .outbox import Outbox
+from .paths import API_PREFIX
 from .ratelimit import RateLimiter
 from .scenarios import Release, Scenario, get_scenario
 from .slots import SlotStore
@@ -27,13 +28,10 @@ from .stats import CompetitorTake, SimulatorStats, SlotAppearance
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from aiohttp import web
-
     from mta_client.clock import Clock
 
 __all__ = ["API_PREFIX", "CITY_TZ", "Simulator", "cron_run"]
 
-API_PREFIX = "/buergeransicht/api/citizen/"
 CITY_TZ = ZoneInfo("Europe/Berlin")
 
 
@@ -116,24 +114,12 @@ class Simulator:
         self._seq = itertools.count()
         self._started = False
         self._planned_until: dt.date | None = None
-        self._app: web.Application | None = None
         self._shutdown_event: asyncio.Event | None = None
         self._catalogue_body: dict[str, Any] | None = None
 
-    # --- application -------------------------------------------------------------
-
-    def create_app(self) -> web.Application:
-        """Return a new aiohttp application serving this simulator."""
-        from .app import create_app  # noqa: PLC0415 - app imports this module
-
-        return create_app(self)
-
-    @property
-    def app(self) -> web.Application:
-        """The aiohttp application of this simulator (created once)."""
-        if self._app is None:
-            self._app = self.create_app()
-        return self._app
+    # --- serving --------------------------------------------------------------------
+    # The aiohttp application lives in .app (create_app(simulator)): this module
+    # keeps the city's state and never imports the HTTP layer.
 
     @property
     def shutdown_event(self) -> asyncio.Event:
