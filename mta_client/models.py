@@ -1,17 +1,38 @@
 """Pydantic models of the city's responses and of the client's requests.
 
-Responses are parsed leniently: unknown fields are ignored, ``null`` is
-accepted where the city sends it, and the API's quirks (office ids as strings
-in the calendar, timestamps as strings in appointments, CSV strings for id
-lists) are turned into proper types. Timestamps become aware ``datetime``
-objects in UTC. Personal data and credentials are hidden from ``repr``.
+Responses are read by the city's published JSON schemas
+(``zmsentities/schema/citizenapi/*.json``), field by field:
+
+* ``null`` is accepted exactly where the schema allows it, and means "not
+  set". Where "not set" differs from a value (yes/no flags, numbers, dates)
+  the field is ``Optional`` and stays ``None``; where it does not (display
+  names, lists) it becomes the empty value, so callers need no ``None``
+  checks. A field the schema does not require may be missing.
+* Types are checked strictly: no ``"1"`` for ``1``, no ``1`` for ``true``.
+  A value the schema forbids makes the whole answer invalid (the client
+  raises :class:`~mta_client.exceptions.MTAInvalidResponseError`).
+* PHP writes an empty map as ``[]`` and the schemas allow ``array`` and
+  ``null`` wherever an object is expected: an empty array reads as a missing
+  object, and empty or ``null`` entries of lists are skipped.
+
+Where the city's server code and its schema disagree, the model follows what
+the server writes and says so at the field (the scope's yes/no flags are
+``?bool`` there, office coordinates are strings, sub-request counts are
+objects, statuses may be new). Entries a client cannot use at all (a service
+or relation without an id) are left out of the catalogue.
+
+The city's quirks become proper types: office ids as strings in the
+calendar, Unix seconds (numbers in the calendar, strings in appointments),
+CSV strings for id lists. Times are aware ``datetime`` objects in UTC, always
+read as *seconds* (:func:`from_unix_seconds`). Personal data and credentials
+are hidden from ``repr``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 import json
 import re
@@ -24,12 +45,16 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
     ValidationError,
     field_validator,
 )
 from pydantic.alias_generators import to_camel
 
-from .exceptions import MTAValidationError
+from .exceptions import MTAInvalidResponseError, MTAValidationError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -42,30 +67,193 @@ __all__ = [
     "AvailableDay",
     "CaptchaDetails",
     "Catalogue",
+    "Contact",
     "ContactDetails",
     "Geo",
     "Office",
     "OfficeSlots",
     "ProcessCredentials",
+    "Provider",
     "Relation",
     "Scope",
     "Service",
     "ServiceRequest",
     "Slot",
     "SubRequestCount",
+    "from_unix_seconds",
 ]
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_SIGNED_DIGITS = re.compile(r"^[+-]?\d+$")
 
-def _csv_ints(value: Any) -> Any:
-    """Turn ``"10489,10502"`` into ``[10489, 10502]``; pass lists through."""
-    if isinstance(value, str):
-        return [int(part) for part in value.split(",") if part.strip()]
+
+def from_unix_seconds(value: int | str) -> datetime:
+    """Read a Unix time in *seconds* (an int, or a string of digits) as UTC.
+
+    The city counts in seconds everywhere. Pydantic's own int-to-datetime
+    conversion would guess: it takes numbers above 2·10¹⁰ for milliseconds.
+
+    Raises:
+        MTAInvalidResponseError: not a whole number of seconds, or outside
+            the range of ``datetime`` (years 1 to 9999).
+
+    """
+    if isinstance(value, str) and _SIGNED_DIGITS.match(value.strip()):
+        seconds = int(value.strip())
+    elif isinstance(value, int) and not isinstance(value, bool):
+        seconds = value
+    else:
+        msg = "a Unix time must be a whole number of seconds"
+        raise MTAInvalidResponseError(msg)
+    try:
+        # Arithmetic instead of fromtimestamp(): same result, but no
+        # platform limits (negative times, year 2038) and one error type.
+        return _EPOCH + timedelta(seconds=seconds)
+    except (OverflowError, ValueError):
+        msg = "a Unix time is outside the supported range (years 1 to 9999)"
+        raise MTAInvalidResponseError(msg) from None
+
+
+# --- field readers (before-validators) -------------------------------------------
+# They raise ValueError, which pydantic collects with the field's location.
+
+
+def _seconds(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    try:
+        return from_unix_seconds(value)
+    except MTAInvalidResponseError as err:
+        raise ValueError(str(err)) from None
+
+
+def _calendar_seconds(value: Any) -> datetime:
+    # available-calendar/ sends integers >= 0 (schema: "minimum": 0).
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        msg = "a slot time must be a non-negative integer of Unix seconds"
+        raise ValueError(msg)
+    return _seconds(value)
+
+
+def _seconds_string(value: Any) -> Any:
+    # ThinnedProcess.timestamp is a string of seconds (or null).
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        msg = "must be a string of Unix seconds"
+        raise ValueError(msg)  # noqa: TRY004 - pydantic wants ValueError
+    return _seconds(value)
+
+
+def _iso_day(value: Any) -> Any:
+    # The schemas' "YYYY-MM-DD" pattern; pydantic alone would also take
+    # Unix numbers and date-times for a date.
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not _ISO_DAY.match(value):
+        msg = "must be a date as YYYY-MM-DD"
+        raise ValueError(msg)
+    return date.fromisoformat(value)
+
+
+def _not_null(value: Any) -> Any:
+    # For fields the schema does not require but does not let be null either.
+    if value is None:
+        msg = "must not be null"
+        raise ValueError(msg)
     return value
 
 
-def _empty_list(value: Any) -> Any:
-    """Treat ``null`` (or PHP's ``[]`` for an empty map) as an empty list/map."""
+def _null_as_empty_string(value: Any) -> Any:
+    return "" if value is None else value
+
+
+def _null_as_empty_list(value: Any) -> Any:
     return [] if value is None else value
+
+
+def _no_object(value: Any) -> Any:
+    """Read PHP's empty array (an empty map) as a missing object."""
+    return None if value == [] else value
+
+
+def _entries(value: Any) -> Any:
+    """Skip the null and empty-array entries the schemas allow in lists."""
+    if isinstance(value, list):
+        return [entry for entry in value if entry is not None and entry != []]
+    return value
+
+
+def _array_entries(value: Any) -> Any:
+    """Skip empty-array entries where the schema allows arrays but not null."""
+    if isinstance(value, list):
+        return [entry for entry in value if entry != []]
+    return value
+
+
+def _digits(value: Any) -> Any:
+    """An id the schema sends as a string (or as string or integer)."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    msg = "must be an id (digits)"
+    raise ValueError(msg)
+
+
+def _digits_string(value: Any) -> Any:
+    """An id the schema declares as a string only (calendar office ids)."""
+    if not isinstance(value, str):
+        msg = "must be a string of digits"
+        raise ValueError(msg)  # noqa: TRY004 - pydantic wants ValueError
+    return _digits(value)
+
+
+def _count(value: Any) -> Any:
+    """``string|integer|null`` counts; ``""`` (PHP's unset text) is not set."""
+    if value is None or value == "":
+        return None
+    return _digits(value)
+
+
+def _csv_ints(value: Any) -> Any:
+    """Turn ``"10489,10502"`` into ``[10489, 10502]`` (the schema: a string)."""
+    if not isinstance(value, str):
+        msg = "must be a comma-separated string of ids"
+        raise ValueError(msg)  # noqa: TRY004 - pydantic wants ValueError
+    return [_digits(part.strip()) for part in value.split(",") if part.strip()]
+
+
+def _coordinate(value: Any) -> Any:
+    # The schema says number; the city's Office model sends numeric strings.
+    if value is None or (
+        isinstance(value, (int, float)) and not isinstance(value, bool)
+    ):
+        return value
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    msg = "must be a number"
+    raise ValueError(msg)
+
+
+def _provider_id(value: Any) -> Any:
+    # The schema says string; older answers carried the DLDB id as a number.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return _not_null(value)
+
+
+type _Day = Annotated[date, BeforeValidator(_iso_day)]
+type _OptionalDay = Annotated[_Day | None, BeforeValidator(_not_null)]
+type _Flag = StrictBool | None
+"""A yes/no setting: ``None`` when the city did not say (``null``/missing)."""
+type _Text = StrictStr | None
+type _Number = StrictInt | None
+type _Name = Annotated[StrictStr, BeforeValidator(_null_as_empty_string)]
 
 
 class _Model(BaseModel):
@@ -84,130 +272,236 @@ class _Model(BaseModel):
 
 
 class Address(_Model):
-    """Postal address of an office."""
+    """Postal address of an office.
 
-    street: str | None = None
-    house_number: str | None = Field(default=None, alias="house_number")
-    postal_code: str | None = Field(default=None, alias="postal_code")
-    city: str | None = None
-    hint: str | bool | None = None
+    The schema describes these fields only for arrays, so it allows any
+    object; each field may be missing or ``null``.
+    """
+
+    street: _Text = None
+    house_number: _Text = Field(default=None, alias="house_number")
+    postal_code: _Text = Field(default=None, alias="postal_code")
+    city: _Text = None
+    hint: StrictStr | StrictBool | None = None
 
 
 class Geo(_Model):
-    """Coordinates of an office (the city sends them as strings)."""
+    """Coordinates of an office (WGS84 degrees).
 
-    lat: float
-    lon: float
+    The schema says numbers; the city sends them as strings. Both are read.
+    """
+
+    lat: Annotated[float | None, BeforeValidator(_coordinate), Field(ge=-90, le=90)] = (
+        None
+    )
+    lon: Annotated[
+        float | None, BeforeValidator(_coordinate), Field(ge=-180, le=180)
+    ] = None
+
+
+class Contact(_Model):
+    """The postal contact of a scope's provider (``ThinnedContact``)."""
+
+    city: _Text = None
+    country: _Text = None
+    name: _Text = None
+    postal_code: _Text = None
+    region: _Text = None
+    street: _Text = None
+    street_number: _Text = None
+
+
+class Provider(_Model):
+    """The office a scope belongs to, as the scope names it (``ThinnedProvider``)."""
+
+    id: Annotated[StrictStr | None, BeforeValidator(_provider_id)] = None
+    name: _Text = None
+    display_name: _Text = None
+    lat: StrictFloat | None = None
+    lon: StrictFloat | None = None
+    source: Annotated[StrictStr | None, BeforeValidator(_not_null)] = None
+    contact: Annotated[Contact | None, BeforeValidator(_no_object)] = None
 
 
 class Scope(_Model):
-    """An office's booking settings (the city's ``ThinnedScope``)."""
+    """An office's booking settings (the city's ``ThinnedScope``).
 
-    id: int
-    short_name: str | None = None
-    email_required: bool = False
-    telephone_activated: bool = False
-    telephone_required: bool = False
-    custom_textfield_activated: bool = False
-    custom_textfield_required: bool = False
-    custom_textfield_label: str | None = None
-    custom_textfield2_activated: bool = False
-    custom_textfield2_required: bool = False
-    custom_textfield2_label: str | None = None
-    captcha_activated_required: bool = False
-    info_for_appointment: str | None = None
-    info_for_all_appointments: str | None = None
-    slots_per_appointment: int | None = None
-    appointments_per_mail: int | None = None
-    reservation_duration: int | None = None
+    Every yes/no flag is ``None`` when the city did not set it: its server
+    declares them ``?bool`` and writes ``null`` (the schema says boolean).
+    Code asking "is X required" decides what ``None`` means; see
+    :meth:`ContactDetails.check_against` and :attr:`Office.captcha_required`.
+    """
+
+    id: Annotated[int | None, BeforeValidator(_digits)] = None
+    provider: Annotated[Provider | None, BeforeValidator(_no_object)] = None
+    short_name: _Text = None
+    email_from: _Text = None
+    email_required: _Flag = None
+    telephone_activated: _Flag = None
+    telephone_required: _Flag = None
+    custom_textfield_activated: _Flag = None
+    custom_textfield_required: _Flag = None
+    custom_textfield_label: _Text = None
+    custom_textfield2_activated: _Flag = None
+    custom_textfield2_required: _Flag = None
+    custom_textfield2_label: _Text = None
+    captcha_activated_required: _Flag = None
+    info_for_appointment: _Text = None
+    info_for_all_appointments: _Text = None
+    slots_per_appointment: Annotated[int | None, BeforeValidator(_count)] = None
+    appointments_per_mail: Annotated[int | None, BeforeValidator(_count)] = None
+    whitelisted_mails: _Text = None
+    reservation_duration: _Number = None
     """Minutes a reservation is held before the city releases it."""
-    activation_duration: int | None = None
+    activation_duration: _Number = None
     """Minutes the person has to click the activation link."""
-    hint: str | None = None
+    hint: _Text = None
 
-    @field_validator("slots_per_appointment", "appointments_per_mail", mode="before")
-    @classmethod
-    def _blank_is_none(cls, value: Any) -> Any:
-        return None if value in ("", None) else value
+
+type _Scope = Annotated[Scope | None, BeforeValidator(_no_object)]
 
 
 class Office(_Model):
     """A bookable office (the city's ``Office``; a DLDB "provider")."""
 
-    id: int
-    name: str
-    address: Address | None = None
-    show_alternative_locations: bool | None = None
-    display_name_alternatives: list[str] = Field(default_factory=list)
-    organization: str | None = None
-    organization_unit: str | None = None
-    slot_time_in_minutes: int | None = None
-    geo: Geo | None = None
-    disabled_by_services: Annotated[list[int], BeforeValidator(_empty_list)] = Field(
-        default_factory=list
-    )
+    id: StrictInt
+    name: _Name = ""
+    """The display name; empty when the city sends none."""
+    address: Annotated[Address | None, BeforeValidator(_no_object)] = None
+    show_alternative_locations: _Flag = None
+    display_name_alternatives: Annotated[
+        list[StrictStr], BeforeValidator(_null_as_empty_list)
+    ] = Field(default_factory=list)
+    organization: _Text = None
+    organization_unit: _Text = None
+    slot_time_in_minutes: _Number = None
+    version: StrictFloat | None = None
+    geo: Annotated[Geo | None, BeforeValidator(_no_object)] = None
+    disabled_by_services: Annotated[
+        list[StrictInt], BeforeValidator(_null_as_empty_list)
+    ] = Field(default_factory=list)
     """Services for which the city hides this office (another office serves them)."""
-    priority: int = 1
-    scope: Scope | None = None
-    parent_id: int | None = None
-    allow_disabled_services_mix: Annotated[list[int], BeforeValidator(_empty_list)] = (
-        Field(default_factory=list)
-    )
-    shared_booking_office_ids: Annotated[list[int], BeforeValidator(_empty_list)] = (
-        Field(default_factory=list)
-    )
+    priority: Annotated[int, BeforeValidator(lambda v: 1 if v is None else v)] = 1
+    scope: _Scope = None
+    parent_id: _Number = None
+    allow_disabled_services_mix: Annotated[
+        list[StrictInt] | StrictBool, BeforeValidator(_null_as_empty_list)
+    ] = Field(default_factory=list)
+    """Office ids of the group, or the legacy ``True`` (takes part in the mix)."""
+    shared_booking_office_ids: Annotated[
+        list[StrictInt], BeforeValidator(_null_as_empty_list)
+    ] = Field(default_factory=list)
+    slots_per_appointment: Annotated[int | None, BeforeValidator(_count)] = None
 
     @property
     def captcha_required(self) -> bool:
-        """Whether calendar and reserve requests for this office need a token."""
-        return self.scope is not None and self.scope.captcha_activated_required
+        """Whether calendar and reserve requests for this office need a token.
+
+        A flag the city did not set counts as required: an unneeded token
+        costs one solved challenge, a missing one a refused request.
+        """
+        return self.scope is not None and self.scope.captcha_activated_required in (
+            True,
+            None,
+        )
+
+
+def _combinable(value: Any) -> Any:
+    """Flatten ``{"1": {"<serviceId>": [officeIds]}, …}`` (or ``[]``).
+
+    Each entry maps exactly one combinable service to the offices offering
+    both; PHP writes the outer map as an array when it is empty (or has
+    keys 0…n), and an entry as ``[]`` when it is empty.
+    """
+    if isinstance(value, dict):
+        entries = [v for k, v in value.items() if str(k).isdigit()]
+    elif isinstance(value, list):
+        entries = value
+    else:
+        msg = "must be an object or an array"
+        raise ValueError(msg)  # noqa: TRY004 - pydantic wants ValueError
+    merged: dict[int, list[int]] = {}
+    for entry in entries:
+        if entry == []:
+            continue
+        if not isinstance(entry, dict) or len(entry) != 1:
+            msg = "each entry must map one service id to office ids"
+            raise ValueError(msg)
+        ((service, offices),) = entry.items()
+        if not (isinstance(service, str) and service.isdigit()):
+            msg = "service ids must be digits"
+            raise ValueError(msg)
+        if not isinstance(offices, list) or not all(
+            isinstance(o, int) and not isinstance(o, bool) for o in offices
+        ):
+            msg = "office ids must be integers"
+            raise ValueError(msg)
+        merged[int(service)] = offices
+    return merged
 
 
 class Service(_Model):
     """A service that can be booked (the city's ``Service``; a DLDB "request")."""
 
-    id: int
-    name: str
-    max_quantity: int = 1
-    combinable: dict[int, list[int]] = Field(default_factory=dict)
+    id: StrictInt
+    name: _Name
+    """The display name; empty when the city sends none."""
+    max_quantity: Annotated[
+        StrictInt, BeforeValidator(lambda v: 1 if v is None else v)
+    ] = 1
+    """How often the service can be booked at once (the city's default: 1)."""
+    combinable: Annotated[dict[int, list[int]], BeforeValidator(_combinable)] = Field(
+        default_factory=dict
+    )
     """Combinable services mapped to the offices that offer both."""
-    parent_id: int | None = None
-    variant_id: int | None = None
-    root_parent_id: int | None = None
-    show_on_start_page: bool = True
-
-    @field_validator("combinable", mode="before")
-    @classmethod
-    def _flatten_combinable(cls, value: Any) -> Any:
-        # The city sends {"1": {"<serviceId>": [officeIds]}, "2": {...}}, or []
-        # when there is nothing to combine (PHP's empty array).
-        if not value:
-            return {}
-        if isinstance(value, dict):
-            merged: dict[Any, Any] = {}
-            for entry in value.values():
-                if isinstance(entry, dict):
-                    merged.update(entry)
-            return merged
-        return value
+    public: _Flag = None
+    parent_id: _Number = None
+    variant_id: _Number = None
+    root_parent_id: _Number = None
+    show_on_start_page: _Flag = None
+    """Whether the city's start page lists it; ``None`` when not set."""
 
 
 class Relation(_Model):
     """That an office offers a service, and how many time slots it takes there."""
 
-    office_id: int
-    service_id: int
-    slots: int = 1
-    public: bool = True
+    office_id: StrictInt
+    service_id: StrictInt
+    slots: StrictInt | None
+    """Time slots the service takes at this office; ``None`` when not set."""
+    public: bool | None = None
     max_quantity: int | None = None
 
 
-class Catalogue(_Model):
-    """The answer of ``offices-and-services/``: offices, services, relations."""
+def _usable(*keys: str) -> Any:
+    """Skip empty entries and those whose identifying ``keys`` are null."""
 
-    offices: list[Office] = Field(default_factory=list)
-    services: list[Service] = Field(default_factory=list)
-    relations: list[Relation] = Field(default_factory=list)
+    def skip(value: Any) -> Any:
+        value = _entries(value)
+        if isinstance(value, list):
+            return [
+                entry
+                for entry in value
+                if not (
+                    isinstance(entry, dict)
+                    and any(key in entry and entry[key] is None for key in keys)
+                )
+            ]
+        return value
+
+    return BeforeValidator(skip)
+
+
+class Catalogue(_Model):
+    """The answer of ``offices-and-services/``: offices, services, relations.
+
+    Services and relations whose ids are ``null`` (the schema allows it) can
+    be neither booked nor looked up, so they are left out.
+    """
+
+    offices: Annotated[list[Office], BeforeValidator(_array_entries)]
+    services: Annotated[list[Service], _usable("id")]
+    relations: Annotated[list[Relation], _usable("officeId", "serviceId")]
 
     def office(self, office_id: int) -> Office | None:
         """Return the office with this id, if the catalogue has it."""
@@ -245,45 +539,53 @@ class Catalogue(_Model):
 class OfficeSlots(_Model):
     """Free slot start times at one office on one day."""
 
-    office_id: int
-    appointments: list[datetime] = Field(default_factory=list)
+    office_id: Annotated[int, BeforeValidator(_digits_string)]
+    appointments: Annotated[
+        list[Annotated[datetime, BeforeValidator(_calendar_seconds)]],
+        BeforeValidator(_null_as_empty_list),
+    ] = Field(default_factory=list)
 
 
 class AvailableDay(_Model):
     """A bookable day. Only the first bookable day of the slots window has times."""
 
-    date: date
-    provider_ids: Annotated[list[int], BeforeValidator(_csv_ints)] = Field(
+    date: _Day
+    provider_ids: Annotated[
+        list[int], BeforeValidator(_csv_ints), BeforeValidator(_not_null)
+    ] = Field(
         default_factory=list,
         validation_alias=AliasChoices("providerIDs", "providerIds"),
     )
-    offices: list[OfficeSlots] = Field(default_factory=list)
+    offices: Annotated[
+        list[OfficeSlots],
+        BeforeValidator(_entries),
+        BeforeValidator(_null_as_empty_list),
+    ] = Field(default_factory=list)
 
 
 class Slot(_Model):
     """One free slot: an office and a start time."""
 
     office_id: int
-    start: datetime
+    start: Annotated[datetime, BeforeValidator(_seconds)]
+    """Aware UTC start; an int given here is read as Unix seconds."""
 
     @property
     def timestamp(self) -> int:
         """The Unix timestamp the city expects when reserving."""
-        return int(self.start.timestamp())
+        return int((self.start - _EPOCH).total_seconds())
 
 
 class AvailableCalendar(_Model):
     """The answer of ``available-calendar/``."""
 
-    start_date: date
-    end_date: date
-    slots_start_date: date | None = None
-    slots_end_date: date | None = None
-    prev_bookable_date: date | None = None
-    next_bookable_date: date | None = None
-    available_days: Annotated[list[AvailableDay], BeforeValidator(_empty_list)] = Field(
-        default_factory=list
-    )
+    start_date: _Day
+    end_date: _Day
+    slots_start_date: _OptionalDay = None
+    slots_end_date: _OptionalDay = None
+    prev_bookable_date: _Day | None = None
+    next_bookable_date: _Day | None = None
+    available_days: Annotated[list[AvailableDay], BeforeValidator(_entries)]
 
     @property
     def bookable_dates(self) -> list[date]:
@@ -306,12 +608,12 @@ class AvailableCalendar(_Model):
 
 
 class CaptchaDetails(_Model):
-    """The answer of ``captcha-details/``."""
+    """The answer of ``captcha-details/`` (every field required, none null)."""
 
-    site_key: str | None = None
-    captcha_challenge: str | None = None
-    captcha_verify: str | None = None
-    captcha_enabled: bool = False
+    site_key: StrictStr
+    captcha_challenge: StrictStr
+    captcha_verify: StrictStr
+    captcha_enabled: StrictBool
 
 
 # --- appointments ----------------------------------------------------------------
@@ -337,21 +639,41 @@ class AppointmentStatus(StrEnum):
     BLOCKED = "blocked"
     CONFLICT = "conflict"
     UNKNOWN = "unknown"
+    """The city did not say (``null``), or sent a state this version lacks."""
 
 
 def _status(value: Any) -> Any:
     """Keep parsing when the city adds a state this version does not know."""
-    if isinstance(value, str) and value not in AppointmentStatus.__members__.values():
+    if value is None:
+        return AppointmentStatus.UNKNOWN
+    if not isinstance(value, str):
+        msg = "must be a string"
+        raise ValueError(msg)  # noqa: TRY004 - pydantic wants ValueError
+    if value not in AppointmentStatus.__members__.values():
         return AppointmentStatus.UNKNOWN
     return value
 
 
 class SubRequestCount(_Model):
-    """A further service of a multi-service appointment."""
+    """A further service of a multi-service appointment.
 
-    id: int
-    name: str | None = None
-    count: int = 1
+    The city's server writes ``{id, name, count}``; its schema describes
+    bare integers, which are read as a count without an id.
+    """
+
+    id: StrictInt | None = None
+    name: _Text = None
+    count: StrictInt = 1
+
+
+def _sub_requests(value: Any) -> Any:
+    value = _entries(_null_as_empty_list(value))
+    if isinstance(value, list):
+        return [
+            {"count": v} if isinstance(v, int) and not isinstance(v, bool) else v
+            for v in value
+        ]
+    return value
 
 
 class Appointment(_Model):
@@ -359,40 +681,37 @@ class Appointment(_Model):
 
     ``process_id`` and ``auth_key`` are the only credentials of a booking;
     they, the captcha token and the person's data are hidden from ``repr``.
+    The schema lets ``processId`` be ``null``, but an answer without one
+    names no appointment, so it is an invalid response here.
     """
 
-    process_id: int
-    timestamp: datetime | None = None
-    auth_key: str = Field(default="", repr=False)
-    family_name: str | None = Field(default=None, repr=False)
-    custom_textfield: str | None = Field(default=None, repr=False)
-    custom_textfield2: str | None = Field(default=None, repr=False)
-    email: str | None = Field(default=None, repr=False)
-    telephone: str | None = Field(default=None, repr=False)
-    office_name: str | None = None
-    office_id: int | None = None
-    scope: Scope | None = None
+    process_id: StrictInt
+    timestamp: Annotated[datetime | None, BeforeValidator(_seconds_string)] = None
+    """The appointment's start (the city sends a string of Unix seconds)."""
+    auth_key: Annotated[StrictStr, BeforeValidator(_null_as_empty_string)] = Field(
+        default="", repr=False
+    )
+    family_name: _Text = Field(default=None, repr=False)
+    custom_textfield: _Text = Field(default=None, repr=False)
+    custom_textfield2: _Text = Field(default=None, repr=False)
+    email: _Text = Field(default=None, repr=False)
+    telephone: _Text = Field(default=None, repr=False)
+    office_name: _Text = None
+    office_id: _Number = None
+    scope: _Scope = None
     sub_request_counts: Annotated[
-        list[SubRequestCount], BeforeValidator(_empty_list)
+        list[SubRequestCount], BeforeValidator(_sub_requests)
     ] = Field(default_factory=list)
-    service_id: int | None = None
-    service_name: str | None = None
-    service_count: int | None = None
+    service_id: _Number = None
+    service_name: _Text = None
+    service_count: _Number = None
     status: Annotated[AppointmentStatus, BeforeValidator(_status)] = (
         AppointmentStatus.UNKNOWN
     )
-    captcha_token: str | None = Field(default=None, repr=False)
-    slot_count: int | None = None
-    display_number: str | None = None
-    ics_content: str | None = Field(default=None, repr=False)
-
-    @field_validator("timestamp", mode="before")
-    @classmethod
-    def _timestamp_from_string(cls, value: Any) -> Any:
-        # The city sends the Unix time as a string here ("1760455200").
-        if isinstance(value, str) and value.strip().isdigit():
-            return datetime.fromtimestamp(int(value), tz=UTC)
-        return value
+    captcha_token: _Text = Field(default=None, repr=False)
+    slot_count: _Number = None
+    display_number: _Text = None
+    ics_content: _Text = Field(default=None, repr=False)
 
     @property
     def credentials(self) -> ProcessCredentials:
@@ -538,7 +857,12 @@ class ContactDetails(_Request):
         return value
 
     def check_against(self, scope: Scope | None) -> None:
-        """Check the details against what an office's scope requires."""
+        """Check the details against what an office's scope requires.
+
+        Only a flag set to ``True`` makes a field required. A flag the city
+        left unset (``None``) does not: the city's own check asks the same
+        truthy flag, and refusing here would stop a booking the city takes.
+        """
         if scope is None:
             return
         required = (
@@ -556,7 +880,7 @@ class ContactDetails(_Request):
             ),
         )
         for field, needed, value in required:
-            if needed and not (value and value.strip()):
+            if needed is True and not (value and value.strip()):
                 raise MTAValidationError(field, "is required by this office")
 
     def to_body(self, credentials: ProcessCredentials) -> dict[str, Any]:
