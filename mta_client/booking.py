@@ -1,8 +1,22 @@
-"""Honest automatic booking: reserve, fill in, pre-confirm, once per watch.
+"""Honest booking: reserve, fill in, pre-confirm - written once.
 
-The person's own click on the city's activation link stays the last step.
-Every step is written to the state store *before* it is sent, so a restart
-mid-booking resumes instead of booking twice:
+:func:`book_slot` is the one booking flow of the library; ``mta book``, the
+watcher (automatic and on request) and the examples all call it:
+
+1. reserve the slot (``reserve-appointment/``);
+2. add the person's data (``update-appointment/``);
+3. pre-confirm (``preconfirm-appointment/``): the city e-mails the
+   activation link, and the person's own click on it stays the last step.
+
+When a step after the reservation fails, the reservation is cancelled so it
+does not block the slot for others - unless the city says it is gone
+already - and the caller hears truthfully whether that cancel worked
+(:class:`BookingStep`). The activation deadline comes from the office's
+``scope.activationDuration`` (30 minutes when the city does not say).
+
+``on_step`` is awaited *before* each request is sent, so a caller can write
+the step down first. The :class:`Booker` does exactly that, which is how a
+restart mid-booking resumes instead of booking twice:
 
 * ``reserving`` without credentials: the reserve may or may not have
   happened. If it did, that reservation is no booking (nothing was filled
@@ -10,20 +24,21 @@ mid-booking resumes instead of booking twice:
   start again.
 * ``reserved`` with credentials: resume with update and pre-confirm.
 * ``preconfirming``: ask the city for the appointment's status first.
-* ``booked``: never book again for this watch.
+* ``booked``, ``confirmed``: never book again for this watch.
 
-A slot someone else took between seeing and reserving moves on to the next
-fitting slot. A reservation that cannot be completed is cancelled, so it does
-not block the slot for others.
+A booking POST is never repeated blindly after a timeout: the next look
+decides again.
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .exceptions import (
     MTAApiError,
@@ -36,14 +51,27 @@ from .exceptions import (
     MTAValidationError,
 )
 from .models import Appointment, AppointmentStatus, ProcessCredentials, Slot
+from .store import BookingRecord, WatcherState, WatchState
 from .watch import BookingEvent, BookingState, Watch
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Awaitable, Callable, Sequence
 
-    from .client import MTAClient
+    from .client import MTAClient, ServicesArg
+    from .models import ContactDetails, Scope
 
-__all__ = ["Booker"]
+__all__ = [
+    "DEFAULT_ACTIVATION",
+    "BookedAppointment",
+    "Booker",
+    "BookingConflictError",
+    "BookingProgress",
+    "BookingStep",
+    "NoFittingSlotError",
+    "activation_minutes",
+    "book_slot",
+    "complete_booking",
+]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -53,154 +81,512 @@ _PERMANENT = (MTAValidationError, MTAInvalidInputError, MTAQuotaError)
 DEFAULT_ACTIVATION = timedelta(minutes=30)
 
 
-class Booker:
-    """Books for watches, at most once each.
+class BookingConflictError(MTAError):
+    """The watch's booking is in a state that does not allow this.
 
-    ``state`` is the watcher's per-watch state dict (it holds ``booking``);
-    ``save`` persists the whole state.
+    For example a second booking while one is held (at most one per watch),
+    or cancelling when nothing is booked. Nothing was sent.
+    """
+
+    def __init__(self, message: str, *, state: BookingState) -> None:
+        """Say what conflicts, and the booking's state."""
+        super().__init__(message)
+        self.state = state
+
+
+class NoFittingSlotError(MTAError):
+    """No free slot fits the watch, so there is nothing to book."""
+
+
+class BookingStep(StrEnum):
+    """A step of :func:`book_slot`, as told to ``on_step``.
+
+    ``reserving``, ``reserved`` and ``preconfirming`` are told before the
+    request they name is sent (``reserved``: the reserve was answered, the
+    update is next); ``booked`` after the pre-confirmation was answered. A
+    failed attempt that had reserved ends with ``released`` (the reservation
+    was cancelled), ``release_failed`` (the cancel failed too: the city
+    releases it after ``reservationDuration``) or ``lapsed`` (the city said
+    the reservation was gone already: nothing to cancel).
+    """
+
+    RESERVING = "reserving"
+    RESERVED = "reserved"
+    PRECONFIRMING = "preconfirming"
+    BOOKED = "booked"
+    RELEASED = "released"
+    RELEASE_FAILED = "release_failed"
+    LAPSED = "lapsed"
+
+
+@dataclass(frozen=True, kw_only=True)
+class BookingProgress:
+    """What ``on_step`` hears. ``credentials`` are private: never log them."""
+
+    step: BookingStep
+    slot: Slot
+    credentials: ProcessCredentials | None = field(default=None, repr=False)
+    scope: Scope | None = None
+    error: BaseException | None = None
+    """For the ending steps of a failed attempt: the error that ended it."""
+    cancel_error: MTAError | None = None
+    """For ``release_failed``: why the cancel failed."""
+
+
+type StepCallback = Callable[[BookingProgress], Awaitable[None] | None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BookedAppointment:
+    """A pre-confirmed appointment: the person must click the activation link.
+
+    ``credentials`` (process id and auth key) cancel it: keep them private.
+    """
+
+    slot: Slot
+    credentials: ProcessCredentials = field(repr=False)
+    appointment: Appointment
+    """The city's answer to the pre-confirmation."""
+    scope: Scope | None
+    activation_minutes: int
+    preconfirmed_at: datetime
+    activation_deadline: datetime
+    """When the activation link stops working (aware, UTC)."""
+
+    @property
+    def process_id(self) -> int:
+        """The city's id of the appointment."""
+        return self.credentials.process_id
+
+    @property
+    def office_id(self) -> int:
+        """The office booked."""
+        return self.slot.office_id
+
+    @property
+    def start(self) -> datetime:
+        """When the appointment starts."""
+        return self.slot.start
+
+
+async def book_slot(
+    client: MTAClient,
+    *,
+    office_id: int,
+    services: ServicesArg,
+    slot: Slot | datetime | int,
+    contact: ContactDetails,
+    on_step: StepCallback | None = None,
+    scope: Scope | None = None,
+) -> BookedAppointment:
+    """Reserve, fill in and pre-confirm one slot.
+
+    Args:
+        client: the client to book through.
+        office_id: the office of the slot.
+        services: what to book, as for :meth:`MTAClient.reserve_appointment`.
+        slot: the slot's start (a :class:`Slot` of that office, an aware
+            datetime or a Unix time).
+        contact: the person's data.
+        on_step: awaited before each request (see :class:`BookingStep`).
+        scope: the office's scope from the catalogue, for checking the
+            person's data and for the activation time when the city's answers
+            do not carry one.
+
+    Raises:
+        MTASlotUnavailableError: someone else took the slot (nothing held).
+        MTAError: the step that failed; a reservation already made was
+            cancelled first, and ``on_step`` heard whether that worked.
+
+    """
+    target = _target(office_id, slot)
+    await _tell(on_step, BookingProgress(step=BookingStep.RESERVING, slot=target))
+    reserved = await client.reserve_appointment(
+        office_id=office_id, services=services, timestamp=target.timestamp
+    )
+    return await complete_booking(
+        client,
+        credentials=reserved,
+        slot=target,
+        contact=contact,
+        on_step=on_step,
+        scope=reserved.scope or scope,
+    )
+
+
+async def complete_booking(
+    client: MTAClient,
+    *,
+    credentials: ProcessCredentials | Appointment,
+    slot: Slot,
+    contact: ContactDetails,
+    on_step: StepCallback | None = None,
+    scope: Scope | None = None,
+) -> BookedAppointment:
+    """Fill in and pre-confirm a reservation: :func:`book_slot` after reserving.
+
+    Also resumes a reservation a restart interrupted. Fails (and releases)
+    as :func:`book_slot` does.
+    """
+    if isinstance(credentials, Appointment):
+        scope = credentials.scope or scope
+        credentials = credentials.credentials
+    try:
+        # Told inside the try: a reservation that cannot be written down
+        # (the store failed) is released rather than held unknowingly.
+        await _tell(
+            on_step,
+            BookingProgress(
+                step=BookingStep.RESERVED,
+                slot=slot,
+                credentials=credentials,
+                scope=scope,
+            ),
+        )
+        await client.update_appointment(
+            credentials=credentials, contact=contact, scope=scope
+        )
+        await _tell(
+            on_step,
+            BookingProgress(
+                step=BookingStep.PRECONFIRMING, slot=slot, credentials=credentials
+            ),
+        )
+        done = await client.preconfirm_appointment(credentials=credentials)
+    except Exception as err:
+        await _release(client, slot, credentials, err, on_step)
+        raise
+    booked = _booked(client, slot, credentials, done, scope)
+    await _tell(
+        on_step,
+        BookingProgress(step=BookingStep.BOOKED, slot=slot, credentials=credentials),
+    )
+    return booked
+
+
+def _target(office_id: int, slot: Slot | datetime | int) -> Slot:
+    if isinstance(slot, Slot):
+        if slot.office_id != office_id:
+            raise MTAValidationError("office_id", "is not the office of the slot")
+        return slot
+    if isinstance(slot, int):
+        return Slot(office_id=office_id, start=datetime.fromtimestamp(slot, UTC))
+    if slot.tzinfo is None:
+        raise MTAValidationError("timestamp", "must be timezone-aware")
+    return Slot(office_id=office_id, start=slot)
+
+
+async def _tell(on_step: StepCallback | None, progress: BookingProgress) -> None:
+    if on_step is None:
+        return
+    result = on_step(progress)
+    if result is not None:
+        await result
+
+
+async def _release(
+    client: MTAClient,
+    slot: Slot,
+    credentials: ProcessCredentials,
+    err: Exception,
+    on_step: StepCallback | None,
+) -> None:
+    """Cancel a reservation that will not be used, and say how that went."""
+    progress = BookingProgress(
+        step=BookingStep.LAPSED, slot=slot, credentials=credentials, error=err
+    )
+    if isinstance(err, MTANotFoundError | MTAAppointmentStateError):
+        # The reservation expired or was changed: nothing left to cancel.
+        await _tell(on_step, progress)
+        return
+    try:
+        await client.cancel_appointment(credentials=credentials)
+    except MTAError as cancel_error:
+        # The city releases an unconfirmed reservation on its own.
+        _LOGGER.warning(
+            "Cancelling an unusable reservation failed: %s",
+            type(cancel_error).__name__,
+        )
+        progress = BookingProgress(
+            step=BookingStep.RELEASE_FAILED,
+            slot=slot,
+            credentials=credentials,
+            error=err,
+            cancel_error=cancel_error,
+        )
+    else:
+        progress = BookingProgress(
+            step=BookingStep.RELEASED, slot=slot, credentials=credentials, error=err
+        )
+    await _tell(on_step, progress)
+
+
+def _booked(
+    client: MTAClient,
+    slot: Slot,
+    credentials: ProcessCredentials,
+    done: Appointment,
+    scope: Scope | None,
+) -> BookedAppointment:
+    minutes = activation_minutes(done.scope, scope)
+    # Wall time: the deadline is what the person reads on the clock.
+    now = datetime.fromtimestamp(client.clock.time(), UTC)
+    return BookedAppointment(
+        slot=slot,
+        credentials=credentials,
+        appointment=done,
+        scope=done.scope or scope,
+        activation_minutes=minutes,
+        preconfirmed_at=now,
+        activation_deadline=now + timedelta(minutes=minutes),
+    )
+
+
+def activation_minutes(*scopes: Scope | None) -> int:
+    """Minutes to click the activation link: the first scope that says, or 30."""
+    for scope in scopes:
+        if scope is not None and scope.activation_duration:
+            return scope.activation_duration
+    return int(DEFAULT_ACTIVATION.total_seconds() // 60)
+
+
+# --- the booker: one booking per watch, across restarts ---------------------------
+
+
+@dataclass(kw_only=True)
+class _Attempt:
+    """What the booker learnt from ``on_step`` during one attempt."""
+
+    reserved: bool = False
+    released: bool | None = None
+
+
+class Booker:
+    """Books for watches, at most one booking each, across restarts.
+
+    ``state`` is the watcher's :class:`~mta_client.store.WatcherState`;
+    ``save`` persists it. Every step is saved before its request is sent.
+    ``scope_of(office_id)`` gives an office's scope from the catalogue.
     """
 
     def __init__(
         self,
         client: MTAClient,
         *,
-        state: dict[str, dict[str, Any]],
-        save: Any,
+        state: WatcherState,
+        save: Callable[[], Awaitable[None]],
+        scope_of: Callable[[int], Scope | None] | None = None,
         max_attempts: int = 3,
     ) -> None:
         """Book through ``client``, keeping progress in ``state``."""
         self.client = client
-        self._state = state
+        self.state = state
         self._save = save
+        self.scope_of = scope_of or (lambda _office: None)
         self.max_attempts = max_attempts
         self._locks: dict[str, asyncio.Lock] = {}
         self.reserve_latencies_ms: list[float] = []
         """Real milliseconds from seeing a fitting slot to sending its reserve."""
 
+    def record(self, watch_id: str) -> BookingRecord:
+        """The stored booking of a watch (idle when there is none)."""
+        entry = self.state.watches.get(watch_id)
+        return entry.booking if entry is not None else BookingRecord()
+
     def state_of(self, watch_id: str) -> BookingState:
         """Where the watch's booking stands."""
-        booking = self._state.get(watch_id, {}).get("booking") or {}
-        return BookingState(booking.get("state", BookingState.IDLE))
+        return self.record(watch_id).state
+
+    def credentials(self, watch_id: str) -> ProcessCredentials | None:
+        """The process id and auth key of the watch's booking, if it has them."""
+        record = self.record(watch_id)
+        if record.process_id is None or not record.auth_key:
+            return None
+        return ProcessCredentials(
+            process_id=record.process_id, auth_key=record.auth_key
+        )
 
     def wants_booking(self, watch: Watch) -> bool:
-        """Whether the watch should book a fitting slot now."""
+        """Whether the watch should book a fitting slot automatically now."""
         return watch.auto_book and self.state_of(watch.id) is BookingState.IDLE
+
+    def _lock(self, watch_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(watch_id, asyncio.Lock())
+
+    # --- booking -------------------------------------------------------------
 
     async def book(
         self, watch: Watch, candidates: Sequence[Slot], *, seen: float | None = None
     ) -> BookingEvent | None:
-        """Book the first candidate that can be had; None if none could.
+        """Book automatically: the first candidate that can be had.
 
-        Concurrent calls for one watch run one after the other, and a watch
-        that is booked (or busy booking) books nothing more. ``seen`` is the
-        ``time.perf_counter()`` at which the slots were seen; the delay until
-        the reserve is sent is recorded in :attr:`reserve_latencies_ms`.
+        Returns the event of the outcome, or None when nothing was tried (the
+        watch books nothing now) or every candidate was taken. Failures are
+        in the event, not raised. Concurrent calls for one watch run one
+        after the other. ``seen`` is the ``time.perf_counter()`` at which
+        the slots were seen, for :attr:`reserve_latencies_ms`.
         """
-        lock = self._locks.setdefault(watch.id, asyncio.Lock())
-        async with lock:
+        async with self._lock(watch.id):
             if not self.wants_booking(watch):
                 return None
-            for slot in list(candidates)[: self.max_attempts]:
-                event = await self._attempt(watch, slot, seen)
-                seen = None
-                if event is not None:
-                    return event
-            return None
+            event, _ = await self._first_of(watch, candidates, seen)
+            return event
 
-    async def resume(self, watch: Watch) -> BookingEvent | None:
-        """Finish or clean up a booking a restart interrupted."""
-        lock = self._locks.setdefault(watch.id, asyncio.Lock())
-        async with lock:
-            booking = self._state.get(watch.id, {}).get("booking") or {}
-            state = BookingState(booking.get("state", BookingState.IDLE))
-            if state is BookingState.RESERVING:
-                await self._set(watch.id, BookingState.IDLE)
-                return None
-            if state not in (BookingState.RESERVED, BookingState.PRECONFIRMING):
-                return None
-            credentials = ProcessCredentials(
-                process_id=booking["process_id"], auth_key=booking["auth_key"]
-            )
-            slot = Slot(
-                office_id=booking["office_id"], start=_from_unix(booking["start"])
-            )
-            if state is BookingState.PRECONFIRMING:
-                return await self._check_preconfirmed(watch, slot, credentials)
-            return await self._complete(
-                watch,
-                slot,
-                credentials,
-                scope_minutes=booking.get("activation_minutes"),
-            )
+    async def book_now(
+        self, watch: Watch, candidates: Sequence[Slot]
+    ) -> tuple[BookingEvent | None, MTAError | None]:
+        """Book on request: the event (None: all taken) and the error, if any.
 
-    # --- steps ---------------------------------------------------------------
+        Allowed from ``idle``, ``failed`` and ``cancelled``: asking is the
+        person's decision. The first candidate that can be had is booked.
+
+        Raises:
+            BookingConflictError: the watch holds a booking, or is booking.
+            MTAValidationError: the watch has no contact details.
+
+        """
+        if watch.contact is None:
+            raise MTAValidationError("contact", "is required for booking")
+        async with self._lock(watch.id):
+            state = self.state_of(watch.id)
+            if state.busy or state.holds_appointment:
+                msg = f"the watch's booking is {state.value}: at most one per watch"
+                raise BookingConflictError(msg, state=state)
+            return await self._first_of(watch, candidates, None)
+
+    async def _first_of(
+        self, watch: Watch, candidates: Sequence[Slot], seen: float | None
+    ) -> tuple[BookingEvent | None, MTAError | None]:
+        error: MTAError | None = None
+        for slot in list(candidates)[: self.max_attempts]:
+            event, error = await self._attempt(watch, slot, seen)
+            seen = None
+            if event is not None:
+                return event, error
+        return None, error
 
     async def _attempt(
         self, watch: Watch, slot: Slot, seen: float | None
-    ) -> BookingEvent | None:
-        await self._set(
-            watch.id,
-            BookingState.RESERVING,
-            office_id=slot.office_id,
-            start=slot.timestamp,
-        )
-        if seen is not None:
-            self.reserve_latencies_ms.append((time.perf_counter() - seen) * 1000)
+    ) -> tuple[BookingEvent | None, MTAError | None]:
+        """One slot; (None, error) means it was taken: try the next."""
+        assert watch.contact is not None  # noqa: S101 - Watch validates this
+        attempt = _Attempt()
+
+        async def on_step(progress: BookingProgress) -> None:
+            await self._on_step(watch.id, progress, attempt, seen)
+
         try:
-            reserved = await self.client.reserve_appointment(
+            booked = await book_slot(
+                self.client,
                 office_id=slot.office_id,
                 services=watch.services,
-                timestamp=slot,
+                slot=slot,
+                contact=watch.contact,
+                on_step=on_step,
+                scope=self.scope_of(slot.office_id),
             )
-        except MTASlotUnavailableError:
-            _LOGGER.info(
-                "Watch %s: slot %s was taken; trying the next", watch.id, slot.start
-            )
-            await self._set(watch.id, BookingState.IDLE)
-            return None
+        except MTASlotUnavailableError as err:
+            if not attempt.reserved:
+                _LOGGER.info("Watch %s: slot was taken; trying the next", watch.id)
+                await self._set(watch.id, BookingRecord())
+                return None, err
+            return await self._give_up(watch, slot, err, released=attempt.released), err
         except MTAError as err:
-            # Never repeat a reserve blindly: the next poll looks again.
-            return await self._give_up(watch, slot, err)
-        minutes = reserved.scope.activation_duration if reserved.scope else None
+            # Never repeat a reserve blindly: the next look decides again.
+            return await self._give_up(watch, slot, err, released=attempt.released), err
+        return await self._booked(watch.id, booked), None
+
+    async def _on_step(
+        self,
+        watch_id: str,
+        progress: BookingProgress,
+        attempt: _Attempt,
+        seen: float | None,
+    ) -> None:
+        slot = progress.slot
+        match progress.step:
+            case BookingStep.RESERVING:
+                await self._set(
+                    watch_id,
+                    BookingRecord(
+                        state=BookingState.RESERVING,
+                        office_id=slot.office_id,
+                        start=slot.start,
+                    ),
+                )
+                if seen is not None:
+                    elapsed = (time.perf_counter() - seen) * 1000
+                    self.reserve_latencies_ms.append(elapsed)
+            case BookingStep.RESERVED:
+                attempt.reserved = True
+                await self._reserved(watch_id, progress)
+            case BookingStep.PRECONFIRMING:
+                await self._step(watch_id, BookingState.PRECONFIRMING)
+            case BookingStep.RELEASED:
+                attempt.released = True
+            case BookingStep.RELEASE_FAILED:
+                attempt.released = False
+            case _:
+                pass  # booked is saved with its deadline; lapsed holds nothing
+
+    async def _reserved(self, watch_id: str, progress: BookingProgress) -> None:
+        credentials = progress.credentials
+        assert credentials is not None  # noqa: S101 - reserved carries them
+        scope = progress.scope
         await self._set(
-            watch.id,
-            BookingState.RESERVED,
-            office_id=slot.office_id,
-            start=slot.timestamp,
-            process_id=reserved.process_id,
-            auth_key=reserved.auth_key,
-            activation_minutes=minutes,
-        )
-        return await self._complete(
-            watch, slot, reserved.credentials, scope_minutes=minutes, reserved=reserved
+            watch_id,
+            BookingRecord(
+                state=BookingState.RESERVED,
+                office_id=progress.slot.office_id,
+                start=progress.slot.start,
+                process_id=credentials.process_id,
+                auth_key=credentials.auth_key,
+                activation_minutes=scope.activation_duration if scope else None,
+            ),
         )
 
+    async def resume(self, watch: Watch) -> BookingEvent | None:
+        """Finish or clean up a booking a restart interrupted."""
+        async with self._lock(watch.id):
+            record = self.record(watch.id)
+            if record.state is BookingState.RESERVING:
+                await self._set(watch.id, BookingRecord())
+                return None
+            credentials = self.credentials(watch.id)
+            if (
+                record.state not in (BookingState.RESERVED, BookingState.PRECONFIRMING)
+                or credentials is None
+                or record.office_id is None
+                or record.start is None
+                or watch.contact is None
+            ):
+                return None
+            slot = Slot(office_id=record.office_id, start=record.start)
+            if record.state is BookingState.PRECONFIRMING:
+                return await self._check_preconfirmed(watch, slot, credentials)
+            return await self._complete(watch, slot, credentials)
+
     async def _complete(
-        self,
-        watch: Watch,
-        slot: Slot,
-        credentials: ProcessCredentials,
-        *,
-        scope_minutes: int | None,
-        reserved: Appointment | None = None,
+        self, watch: Watch, slot: Slot, credentials: ProcessCredentials
     ) -> BookingEvent:
-        assert watch.contact is not None  # noqa: S101 - Watch validates this
+        assert watch.contact is not None  # noqa: S101 - checked by the caller
+        attempt = _Attempt(reserved=True)
+
+        async def on_step(progress: BookingProgress) -> None:
+            await self._on_step(watch.id, progress, attempt, None)
+
         try:
-            await self.client.update_appointment(
-                credentials=reserved or credentials, contact=watch.contact
+            booked = await complete_booking(
+                self.client,
+                credentials=credentials,
+                slot=slot,
+                contact=watch.contact,
+                on_step=on_step,
+                scope=self.scope_of(slot.office_id),
             )
-            await self._set_step(watch.id, BookingState.PRECONFIRMING)
-            done = await self.client.preconfirm_appointment(credentials=credentials)
-        except (MTANotFoundError, MTAAppointmentStateError) as err:
-            # The reservation expired or was changed: nothing left to cancel.
-            return await self._give_up(watch, slot, err)
         except MTAError as err:
-            await self._cancel(credentials)
-            return await self._give_up(watch, slot, err)
-        minutes = scope_minutes or (
-            done.scope.activation_duration if done.scope else None
-        )
-        return await self._booked(watch, slot, credentials, minutes)
+            return await self._give_up(watch, slot, err, released=attempt.released)
+        return await self._booked(watch.id, booked)
 
     async def _check_preconfirmed(
         self, watch: Watch, slot: Slot, credentials: ProcessCredentials
@@ -208,88 +594,149 @@ class Booker:
         try:
             current = await self.client.get_appointment(credentials=credentials)
         except MTAApiError:
-            await self._set(watch.id, BookingState.IDLE)
+            await self._set(watch.id, BookingRecord())
             return None
         if current.status in (
             AppointmentStatus.PRECONFIRMED,
             AppointmentStatus.CONFIRMED,
         ):
-            minutes = current.scope.activation_duration if current.scope else None
-            return await self._booked(watch, slot, credentials, minutes)
+            minutes = activation_minutes(current.scope, self.scope_of(slot.office_id))
+            now = datetime.fromtimestamp(self.client.clock.time(), UTC)
+            booked = BookedAppointment(
+                slot=slot,
+                credentials=credentials,
+                appointment=current,
+                scope=current.scope,
+                activation_minutes=minutes,
+                preconfirmed_at=now,
+                activation_deadline=now + timedelta(minutes=minutes),
+            )
+            return await self._booked(watch.id, booked)
         if current.status is AppointmentStatus.RESERVED:
-            return await self._complete(watch, slot, credentials, scope_minutes=None)
-        await self._set(watch.id, BookingState.IDLE)
+            return await self._complete(watch, slot, credentials)
+        await self._set(watch.id, BookingRecord())
         return None
 
-    async def _booked(
-        self,
-        watch: Watch,
-        slot: Slot,
-        credentials: ProcessCredentials,
-        minutes: int | None,
-    ) -> BookingEvent:
-        deadline = datetime.fromtimestamp(self.client.clock.time(), UTC) + (
-            timedelta(minutes=minutes) if minutes else DEFAULT_ACTIVATION
-        )
+    async def _booked(self, watch_id: str, booked: BookedAppointment) -> BookingEvent:
         await self._set(
-            watch.id,
-            BookingState.BOOKED,
-            office_id=slot.office_id,
-            start=slot.timestamp,
-            process_id=credentials.process_id,
-            auth_key=credentials.auth_key,
-            activation_deadline=int(deadline.timestamp()),
+            watch_id,
+            BookingRecord(
+                state=BookingState.BOOKED,
+                office_id=booked.office_id,
+                start=booked.start,
+                process_id=booked.process_id,
+                auth_key=booked.credentials.auth_key,
+                activation_minutes=booked.activation_minutes,
+                activation_deadline=booked.activation_deadline,
+            ),
         )
-        _LOGGER.info("Watch %s: booked a slot at office %s", watch.id, slot.office_id)
-        return BookingEvent(
-            state=BookingState.BOOKED,
-            watch_id=watch.id,
-            office_id=slot.office_id,
-            start=slot.start,
-            process_id=credentials.process_id,
-            auth_key=credentials.auth_key,
-            activation_deadline=deadline,
-        )
+        _LOGGER.info("Watch %s: booked a slot at office %s", watch_id, booked.office_id)
+        return self.event(watch_id)
 
-    async def _give_up(self, watch: Watch, slot: Slot, err: MTAError) -> BookingEvent:
+    async def _give_up(
+        self, watch: Watch, slot: Slot, err: MTAError, *, released: bool | None
+    ) -> BookingEvent:
         """End this attempt: for good when the same data would fail again."""
         state = (
             BookingState.FAILED if isinstance(err, _PERMANENT) else BookingState.IDLE
         )
-        await self._set(watch.id, state, reason=_reason(err))
+        await self._set(
+            watch.id,
+            BookingRecord(
+                state=state,
+                office_id=slot.office_id,
+                start=slot.start,
+                reason=_reason(err),
+                released=released,
+            ),
+        )
         _LOGGER.warning("Watch %s: booking attempt ended: %s", watch.id, _reason(err))
+        return self.event(watch.id)
+
+    # --- after booking -------------------------------------------------------
+
+    async def confirm(
+        self, watch_id: str, credentials: ProcessCredentials
+    ) -> BookingEvent:
+        """Activate the watch's booking (what the e-mail's link does).
+
+        Raises:
+            BookingConflictError: the watch holds no pre-confirmed booking.
+            MTAError: the city refused.
+
+        """
+        async with self._lock(watch_id):
+            state = self.state_of(watch_id)
+            if state is BookingState.CONFIRMED:
+                return self.event(watch_id)  # the link was used twice
+            if state is not BookingState.BOOKED:
+                msg = f"the watch's booking is {state.value}: nothing to confirm"
+                raise BookingConflictError(msg, state=state)
+            await self.client.confirm_appointment(credentials=credentials)
+            record = self.record(watch_id).model_copy(
+                update={"state": BookingState.CONFIRMED, "activation_deadline": None}
+            )
+            await self._set(watch_id, record)
+            return self.event(watch_id)
+
+    async def cancel(self, watch_id: str) -> BookingEvent:
+        """Cancel the watch's booking at the city.
+
+        The watch does not book again by itself afterwards (``cancelled`` is
+        not ``idle``); :meth:`book_now` may.
+
+        Raises:
+            BookingConflictError: the watch holds no booking.
+            MTAError: the city refused (the booking stays as it was).
+
+        """
+        async with self._lock(watch_id):
+            state = self.state_of(watch_id)
+            credentials = self.credentials(watch_id)
+            if not state.holds_appointment or credentials is None:
+                msg = f"the watch's booking is {state.value}: nothing to cancel"
+                raise BookingConflictError(msg, state=state)
+            await self.client.cancel_appointment(credentials=credentials)
+            record = self.record(watch_id)
+            # The city rotates the auth key on cancelling: the old one is dead.
+            await self._set(
+                watch_id,
+                BookingRecord(
+                    state=BookingState.CANCELLED,
+                    office_id=record.office_id,
+                    start=record.start,
+                    process_id=record.process_id,
+                ),
+            )
+            return self.event(watch_id)
+
+    def event(self, watch_id: str) -> BookingEvent:
+        """The booking's current state as an event."""
+        record = self.record(watch_id)
         return BookingEvent(
-            state=state,
-            watch_id=watch.id,
-            office_id=slot.office_id,
-            start=slot.start,
-            reason=_reason(err),
+            state=record.state,
+            watch_id=watch_id,
+            office_id=record.office_id,
+            start=record.start,
+            process_id=record.process_id,
+            auth_key=record.auth_key,
+            activation_deadline=record.activation_deadline,
+            reason=record.reason,
+            released=record.released,
         )
 
-    async def _cancel(self, credentials: ProcessCredentials) -> None:
-        try:
-            await self.client.cancel_appointment(credentials=credentials)
-        except MTAError as err:
-            # The city releases an unconfirmed reservation on its own.
-            _LOGGER.warning(
-                "Cancelling an unusable reservation failed: %s", type(err).__name__
-            )
+    # --- state ---------------------------------------------------------------
 
-    async def _set(self, watch_id: str, state: BookingState, **values: Any) -> None:
-        entry = self._state.setdefault(watch_id, {})
-        entry["booking"] = {"state": state.value, **values}
+    async def _set(self, watch_id: str, record: BookingRecord) -> None:
+        self.state.watches.setdefault(watch_id, WatchState()).booking = record
         await self._save()
 
-    async def _set_step(self, watch_id: str, state: BookingState) -> None:
-        booking = self._state.setdefault(watch_id, {}).setdefault("booking", {})
-        booking["state"] = state.value
+    async def _step(self, watch_id: str, state: BookingState) -> None:
+        entry = self.state.watches.setdefault(watch_id, WatchState())
+        entry.booking = entry.booking.model_copy(update={"state": state})
         await self._save()
 
 
 def _reason(err: MTAError) -> str:
     code = getattr(err, "error_code", None)
     return f"{type(err).__name__}{f' ({code})' if code else ''}"
-
-
-def _from_unix(value: int) -> datetime:
-    return datetime.fromtimestamp(value, UTC)

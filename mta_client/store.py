@@ -1,27 +1,149 @@
 """Where the watcher keeps what must survive a restart.
 
-The state is one JSON-compatible dict: per watch, the slots already reported
-and the progress of its automatic booking. Writing it before each booking
-step is what keeps "at most one booking per watch" true across restarts.
+The state is a typed, versioned model (:class:`WatcherState`): per watch, the
+slots already reported and the progress of its booking. Writing it before
+each booking step is what keeps "at most one booking per watch" true across
+restarts.
+
+Stores stay dict-in, dict-out (:class:`StateStore`), so that any JSON store
+fits - Home Assistant's ``helpers.storage.Store`` with a tiny adapter::
+
+    class HAStateStore:
+        def __init__(self, store: Store[dict[str, Any]]) -> None:
+            self._store = store
+
+        async def load(self) -> dict[str, Any]:
+            return await self._store.async_load() or {}
+
+        async def save(self, state: dict[str, Any]) -> None:
+            await self._store.async_save(state)
+
+:func:`parse_state` reads what a store returned - today's version, or an
+older one, migrated - and refuses a version it does not know rather than
+dropping it: a dropped state would report every slot again, or book twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import UTC, datetime
 import json
 import os
 from pathlib import Path
 import tempfile
 from typing import Any, Protocol
 
-from .exceptions import MTAError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-__all__ = ["JSONFileStore", "MemoryStore", "StateStore", "StoreError"]
+from .exceptions import MTAError
+from .watch import BookingState
+
+__all__ = [
+    "STATE_VERSION",
+    "BookingRecord",
+    "JSONFileStore",
+    "MemoryStore",
+    "StateStore",
+    "StoreError",
+    "WatchState",
+    "WatcherState",
+    "dump_state",
+    "parse_state",
+]
+
+STATE_VERSION = 2
+"""The version of :class:`WatcherState` this library writes."""
 
 
 class StoreError(MTAError):
     """The state could not be read or written."""
+
+
+class BookingRecord(BaseModel):
+    """Where a watch's booking stands, as stored.
+
+    ``auth_key`` is a credential: it is never in ``repr()``.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    state: BookingState = BookingState.IDLE
+    office_id: int | None = None
+    start: datetime | None = None
+    process_id: int | None = None
+    auth_key: str | None = Field(default=None, repr=False)
+    activation_minutes: int | None = None
+    activation_deadline: datetime | None = None
+    reason: str | None = None
+    released: bool | None = None
+    """After a failed attempt: whether its reservation was cancelled."""
+
+
+class WatchState(BaseModel):
+    """What one watch remembers: reported slots and its booking."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    reported: dict[str, float] = Field(default_factory=dict)
+    """Slot key (``"<office>@<unix start>"``) -> Unix time first reported."""
+    booking: BookingRecord = Field(default_factory=BookingRecord)
+
+
+class WatcherState(BaseModel):
+    """Everything the watcher keeps across restarts (see :data:`STATE_VERSION`)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    version: int = STATE_VERSION
+    watches: dict[str, WatchState] = Field(default_factory=dict)
+
+
+def parse_state(data: dict[str, Any]) -> WatcherState:
+    """Read a stored state: empty, version 1 (migrated) or version 2.
+
+    Raises:
+        StoreError: an unknown version, or content that does not fit it.
+
+    """
+    if not data:
+        return WatcherState()
+    version = data.get("version", 1)
+    if version == 1:
+        data = _migrate_v1(data)
+    elif version != STATE_VERSION:
+        # Dropping it could report everything again, or book twice.
+        msg = f"stored state of version {version}; this one reads {STATE_VERSION}"
+        raise StoreError(msg)
+    try:
+        return WatcherState.model_validate(data)
+    except ValidationError as err:
+        where = ".".join(map(str, err.errors()[0]["loc"]))
+        msg = f"the stored watch state does not fit version {STATE_VERSION} ({where})"
+        raise StoreError(msg) from None
+
+
+def dump_state(state: WatcherState) -> dict[str, Any]:
+    """The JSON-compatible dict a store saves."""
+    return state.model_dump(mode="json")
+
+
+def _migrate_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 kept string-keyed dicts with Unix times for the booking."""
+    watches: dict[str, Any] = {}
+    raw = data.get("watches")
+    for watch_id, entry in (raw if isinstance(raw, dict) else {}).items():
+        if not isinstance(entry, dict):
+            continue
+        booking = dict(entry.get("booking") or {})
+        for name in ("start", "activation_deadline"):
+            if isinstance(booking.get(name), int | float):
+                booking[name] = datetime.fromtimestamp(booking[name], UTC)
+        watches[watch_id] = {
+            "reported": entry.get("reported") or {},
+            "booking": booking,
+        }
+    return {"version": STATE_VERSION, "watches": watches}
 
 
 class StateStore(Protocol):

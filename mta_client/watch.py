@@ -275,19 +275,45 @@ class SlotEvent:
 
 
 class BookingState(StrEnum):
-    """Where a watch's automatic booking stands."""
+    """Where a watch's booking stands.
+
+    ``reserving`` → ``reserved`` → ``preconfirming`` → ``booked`` (the city
+    e-mailed the activation link) → ``confirmed`` (the link was used through
+    :meth:`Watcher.confirm`). ``cancelled``: the booking was cancelled through
+    :meth:`Watcher.cancel`. ``failed``: an attempt failed in a way that would
+    repeat with the same data; ``idle`` again after one that may work later.
+    A watch books automatically only from ``idle``.
+    """
 
     IDLE = "idle"
     RESERVING = "reserving"
     RESERVED = "reserved"
     PRECONFIRMING = "preconfirming"
     BOOKED = "booked"
+    CONFIRMED = "confirmed"
+    CANCELLED = "cancelled"
     FAILED = "failed"
+
+    @property
+    def busy(self) -> bool:
+        """Whether an attempt is under way (a reserve may have been sent)."""
+        return self in _BUSY
+
+    @property
+    def holds_appointment(self) -> bool:
+        """Whether the watch holds a pre-confirmed or confirmed appointment."""
+        return self in _HOLDING
+
+
+_BUSY = frozenset(
+    {BookingState.RESERVING, BookingState.RESERVED, BookingState.PRECONFIRMING}
+)
+_HOLDING = frozenset({BookingState.BOOKED, BookingState.CONFIRMED})
 
 
 @dataclass(frozen=True, kw_only=True)
 class BookingEvent:
-    """The automatic booking of a watch changed state.
+    """The booking of a watch changed state.
 
     ``booked`` carries what the person needs: the appointment, the deadline
     for clicking the city's activation link, and the credentials for
@@ -302,6 +328,10 @@ class BookingEvent:
     auth_key: str | None = field(default=None, repr=False)
     activation_deadline: datetime | None = None
     reason: str | None = None
+    released: bool | None = None
+    """After a failed attempt that had reserved a slot: whether that
+    reservation was cancelled (True), or is left for the city to release
+    (False). None when nothing was reserved."""
 
 
 type WatchEvent = SlotEvent | BookingEvent

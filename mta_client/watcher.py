@@ -1,4 +1,15 @@
-"""The watcher: polls for every watch at once, within the city's limits.
+"""The watcher: one engine that looks for every watch at once, within the city's limits.
+
+A host drives it in one of two ways:
+
+* ``await watcher.run()`` loops until cancelled (the ``mta watch`` command);
+* ``result = await watcher.poll()`` runs exactly what is due now and says
+  when to come back (``result.next_due`` on the clock's monotonic time,
+  ``result.delay`` in seconds from now). A host with its own scheduler (Home
+  Assistant's coordinator) calls :meth:`Watcher.poll` again at that time;
+  :meth:`Watcher.run` is nothing but that loop.
+
+What it does, and the pacing it keeps:
 
 * The :mod:`~mta_client.planner` turns the watches into query groups; each
   group is asked in one ``available-calendar/`` request, and the later days a
@@ -8,31 +19,51 @@
   happen under default settings however many watches there are: the
   intervals stretch when the groups would need more than a share of the
   server's limit.
-* It polls more often inside the city's published release windows (Europe/
-  Berlin: weekdays 7-8 same-day slots, 9-11 next week, overnight six weeks
-  ahead) than outside them.
-* The captcha token is refreshed ahead of its expiry, so neither a search nor
-  a booking waits for proof-of-work.
+* Looks come just after the city's per-minute cron, more often inside the
+  city's published release windows (Europe/Berlin: weekdays 7-8 same-day
+  slots, 9-11 next week, overnight six weeks ahead) than outside them.
+  Against the city's own server no group is looked at more often than every
+  :attr:`PollPolicy.min_city_interval` seconds.
+* The captcha token is renewed just before the look that would need a new
+  one, so neither a search nor a booking waits for proof-of-work.
 * Each new fitting slot is reported once per watch, and again only after it
   was reported gone; the reported slots are kept in the state store, so a
   restart reports nothing twice.
-* Auto-booking watches book their first fitting slot at once (see
-  :mod:`~mta_client.booking`).
+* Auto-booking watches book their first fitting slot at once, in a task of
+  the host's choosing (``task_factory``); :meth:`Watcher.book`,
+  :meth:`Watcher.confirm` and :meth:`Watcher.cancel` act on request. At most
+  one booking per watch (see :mod:`~mta_client.booking`).
+
+Failures: :meth:`Watcher.poll` never raises for a failed look. The failed
+work is tried again after the back-off :meth:`PollPolicy.retry_after`
+recommends - ``block_backoff`` (15 minutes) after a block or maintenance
+answer, ``error_backoff`` after anything else, longer when the city's rate
+limit says so - and every failure is in :attr:`PollResult.errors` (and goes
+to ``on_error``). A host decides what to show. Only a state store that cannot
+be read or written (:class:`~mta_client.store.StoreError`) is raised: going
+on without it could report everything again, or book twice.
+
+Time: pacing runs on the clock's monotonic time; wall time is used only for
+what the city sees (dates, slot times, lead times, release windows, the
+cron's minute grid).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time
 import logging
 import math
 import time as real_time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .booking import Booker
-from .client import BERLIN, MTAClient
+from yarl import URL
+
+from .booking import Booker, NoFittingSlotError
+from .client import BERLIN, DEFAULT_BASE_URL, MTAClient
+from .clock import monotonic_of
 from .exceptions import (
     MTABlockedError,
     MTABudgetExceededError,
@@ -40,17 +71,47 @@ from .exceptions import (
     MTAMaintenanceError,
     MTARateLimitError,
 )
-from .models import AvailableCalendar, Catalogue, Slot
+from .models import AvailableCalendar, Catalogue, ProcessCredentials, Slot
 from .planner import DayQuery, QueryGroup, days_needed, plan
-from .store import MemoryStore, StateStore, StoreError
-from .watch import BookingState, SlotEvent, SlotEventKind, Watch, WatchEvent, slot_key
+from .store import (
+    STATE_VERSION,
+    MemoryStore,
+    StateStore,
+    StoreError,
+    WatcherState,
+    WatchState,
+    dump_state,
+    parse_state,
+)
+from .watch import (
+    BookingEvent,
+    BookingState,
+    SlotEvent,
+    SlotEventKind,
+    Watch,
+    WatchEvent,
+    slot_key,
+)
 
-__all__ = ["RELEASE_WINDOWS", "PollPolicy", "ReleaseWindow", "Watcher", "WatcherStats"]
+if TYPE_CHECKING:
+    from .models import Scope
+
+__all__ = [
+    "RELEASE_WINDOWS",
+    "BookingStatus",
+    "PollError",
+    "PollPolicy",
+    "PollResult",
+    "ReleaseWindow",
+    "WatchStatus",
+    "Watcher",
+    "WatcherStats",
+    "is_city",
+]
 
 _LOGGER = logging.getLogger(__name__)
-STATE_VERSION = 1
 WEEKDAYS = frozenset(range(5))
-EVERY_DAY = frozenset(range(7))
+MINUTE = 60.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,13 +143,21 @@ RELEASE_WINDOWS = (
 )
 
 
+def is_city(base_url: str | URL) -> bool:
+    """Whether ``base_url`` points at the city's own server."""
+    return URL(str(base_url)).host == URL(DEFAULT_BASE_URL).host
+
+
 @dataclass(frozen=True, kw_only=True)
 class PollPolicy:
-    """How often to look.
+    """How often to look, and how long to wait after a failure: the one policy.
 
     Attributes:
         window_interval: seconds between looks per group inside a window.
         other_interval: seconds between looks per group outside windows.
+        min_city_interval: the shortest interval between looks per group
+            against the city's own server, whatever the other settings say:
+            one person's watch has no need for the city's whole rate limit.
         cron_offset: seconds after each full minute at which to look, or None
             for no alignment. The city's per-minute cron (calculateSlots,
             deallocateAppointmentData, deleteReservedData) is what makes new
@@ -103,12 +172,15 @@ class PollPolicy:
             token at which it is fetched, so that no look waits for it.
         error_backoff: seconds to wait after a failed look.
         block_backoff: seconds to wait after a block or maintenance answer.
+            The engine then tries again (a block may be lifted, maintenance
+            ends) and reports each failure; it never gives up by itself.
         release_windows: the city's release windows.
 
     """
 
     window_interval: float = 30.0
     other_interval: float = 60.0
+    min_city_interval: float = 30.0
     cron_offset: float | None = 4.0
     day_interval: float = 600.0
     budget_share: float = 0.5
@@ -122,6 +194,113 @@ class PollPolicy:
         """The release window a moment falls into, if any."""
         return next((w for w in self.release_windows if w.contains(moment)), None)
 
+    def retry_after(self, err: MTAError) -> float:
+        """Seconds to wait before trying again the work that failed with ``err``."""
+        if isinstance(err, MTABlockedError | MTAMaintenanceError):
+            return self.block_backoff
+        if isinstance(err, MTARateLimitError | MTABudgetExceededError):
+            return max(self.error_backoff, err.retry_after)
+        return self.error_backoff
+
+    def toward(self, base_url: str | URL) -> PollPolicy:
+        """This policy as used against ``base_url``: never below the city's minimum."""
+        if not is_city(base_url):
+            return self
+        least = self.min_city_interval
+        return replace(
+            self,
+            window_interval=max(self.window_interval, least),
+            other_interval=max(self.other_interval, least),
+        )
+
+    def with_interval(self, interval: float, *, base_url: str | URL) -> PollPolicy:
+        """The policy for a chosen pause between looks (``mta watch --interval``).
+
+        ``interval`` is the pause outside the release windows; inside them
+        the pause is at most :attr:`window_interval`, or ``interval`` when
+        that is shorter. Against the city's server neither goes below
+        :attr:`min_city_interval`, and the back-offs stay; against another
+        server (the simulator) the back-offs shrink to ``interval`` too, so
+        that tests and demos need not wait a minute.
+        """
+        changed = replace(
+            self,
+            other_interval=interval,
+            window_interval=min(interval, self.window_interval),
+        )
+        if is_city(base_url):
+            return changed.toward(base_url)
+        return replace(
+            changed,
+            error_backoff=min(self.error_backoff, interval),
+            block_backoff=min(self.block_backoff, interval),
+        )
+
+
+# --- what a poll says -----------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class BookingStatus:
+    """Where a watch's booking stands (credentials: :meth:`Watcher.credentials`)."""
+
+    state: BookingState
+    office_id: int | None = None
+    start: datetime | None = None
+    """Aware, UTC."""
+    process_id: int | None = None
+    activation_deadline: datetime | None = None
+    reason: str | None = None
+    """A short machine reason when the last attempt failed."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class WatchStatus:
+    """One watch as the engine knows it now."""
+
+    watch_id: str
+    slots: tuple[Slot, ...]
+    """The free fitting slots currently known, sorted by (start, office_id)."""
+    booking: BookingStatus
+    last_checked: datetime | None
+    """Wall time of the last successful look that covered this watch."""
+
+    @property
+    def earliest(self) -> Slot | None:
+        """The earliest free fitting slot, if any."""
+        return self.slots[0] if self.slots else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PollError:
+    """A failure met during a poll, and what the engine does about it."""
+
+    error: MTAError
+    retry_after: float
+    """Seconds the engine waits before trying that work again."""
+    what: str
+    """``catalogue``, ``group:<services>``, ``day:<services>:<date>``,
+    ``captcha`` or ``booking:<watch id>``."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PollResult:
+    """What a poll did, what the engine knows, and when to come back."""
+
+    events: tuple[WatchEvent, ...]
+    """Every event since the previous poll, in order: those of this poll's
+    looks, and those of bookings and confirmations that ended in between. A
+    host that reads them needs no ``on_event``."""
+    statuses: dict[str, WatchStatus]
+    """Every active watch."""
+    next_due: float
+    """The clock's ``monotonic()`` value at which to call :meth:`Watcher.poll`."""
+    delay: float
+    """Seconds from now until ``next_due`` (never negative)."""
+    errors: tuple[PollError, ...]
+    requests: int
+    """Requests sent during this poll (bookings running meanwhile included)."""
+
 
 @dataclass(kw_only=True)
 class WatcherStats:
@@ -131,19 +310,30 @@ class WatcherStats:
     day_polls: int = 0
     errors: int = 0
     last_poll: float | None = None
+    """Unix time of the last successful group look."""
     last_error: str | None = None
 
 
 type EventCallback = Callable[[WatchEvent], Awaitable[None] | None]
+type TaskFactory = Callable[[Coroutine[Any, Any, Any], str], asyncio.Task[Any]]
+type GroupKey = tuple[tuple[int, int], ...]
 
 
 @dataclass(kw_only=True)
 class _GroupState:
     group: QueryGroup
     due: float = 0.0
+    """Monotonic time of the next look."""
     days: dict[date, float] = field(default_factory=dict)
+    """Monotonic time of each later day's next look."""
     providers: dict[date, frozenset[int]] = field(default_factory=dict)
     queries: dict[date, DayQuery] = field(default_factory=dict)
+
+
+def _default_task_factory(
+    coro: Coroutine[Any, Any, Any], name: str
+) -> asyncio.Task[Any]:
+    return asyncio.create_task(coro, name=name)
 
 
 class Watcher:
@@ -152,11 +342,18 @@ class Watcher:
     Args:
         client: the client to ask through (its budget paces everything).
         store: where reported slots and bookings survive restarts.
-        policy: how often to look.
+        policy: how often to look, and the back-offs after failures; made
+            to keep :attr:`PollPolicy.min_city_interval` toward the city.
         on_event: called with every :class:`SlotEvent` and
-            :class:`BookingEvent`, in order.
-        on_error: called by :meth:`run` with each failed look's exception and
-            the seconds until the next try.
+            :class:`BookingEvent`, in order, as it happens.
+        on_error: called with each failed look's exception and the seconds
+            until it is tried again.
+        after_look: called with every :class:`PollResult`, at the end of
+            :meth:`poll` and :meth:`check`.
+        task_factory: starts automatic bookings as tasks, called with the
+            coroutine and a name (default :func:`asyncio.create_task`); Home
+            Assistant passes its background-task helper. The watcher keeps a
+            reference to each task and :meth:`aclose` cancels them.
 
     """
 
@@ -168,24 +365,34 @@ class Watcher:
         policy: PollPolicy | None = None,
         on_event: EventCallback | None = None,
         on_error: Callable[[MTAError, float], None] | None = None,
+        after_look: Callable[[PollResult], None] | None = None,
+        task_factory: TaskFactory | None = None,
     ) -> None:
-        """Set up; nothing is sent before :meth:`run` or :meth:`check`."""
+        """Set up; nothing is sent before :meth:`poll`, :meth:`run` or :meth:`check`."""
         self.client = client
         self.clock = client.clock
         self.store: StateStore = store or MemoryStore()
-        self.policy = policy or PollPolicy()
+        self.policy = (policy or PollPolicy()).toward(client.base_url)
         self.on_event = on_event
         self.on_error = on_error
+        self.after_look = after_look
+        self.task_factory: TaskFactory = task_factory or _default_task_factory
         self.stats = WatcherStats()
         self._watches: dict[str, Watch] = {}
-        self._groups: dict[tuple[tuple[int, int], ...], _GroupState] = {}
-        self._state: dict[str, dict[str, Any]] = {}
+        self._groups: dict[GroupKey, _GroupState] = {}
+        self._state = WatcherState()
         self._loaded = False
+        self._load_due = 0.0
         self._catalogue: Catalogue | None = None
         self._wake = asyncio.Event()
         self._planned_on: date | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.booker = Booker(client, state=self._state, save=self._save)
+        self._outbox: list[WatchEvent] = []
+        self._late_errors: list[PollError] = []
+        self._last_checked: dict[str, datetime] = {}
+        self.booker = Booker(
+            client, state=self._state, save=self._save, scope_of=self._scope_of
+        )
 
     # --- watches -------------------------------------------------------------
 
@@ -195,23 +402,70 @@ class Watcher:
         return list(self._watches.values())
 
     def add(self, watch: Watch) -> None:
-        """Start watching (replaces a watch with the same id)."""
+        """Start watching (replaces a watch with the same id); wakes :meth:`run`."""
         self._watches[watch.id] = watch
         self._replan()
 
     def remove(self, watch_id: str) -> None:
-        """Stop watching; its stored state is dropped too."""
+        """Stop watching; its stored state is dropped too. Wakes :meth:`run`."""
         self._watches.pop(watch_id, None)
-        self._state.pop(watch_id, None)
+        self._state.watches.pop(watch_id, None)
+        self._last_checked.pop(watch_id, None)
         self._replan()
 
     def booking_state(self, watch_id: str) -> BookingState:
-        """Where the watch's automatic booking stands."""
+        """Where the watch's booking stands."""
         return self.booker.state_of(watch_id)
 
     def reported(self, watch_id: str) -> dict[str, float]:
         """Slots currently reported for a watch: slot key → when first seen."""
-        return dict(self._state.get(watch_id, {}).get("reported", {}))
+        entry = self._state.watches.get(watch_id)
+        return dict(entry.reported) if entry is not None else {}
+
+    def status(self, watch_id: str) -> WatchStatus:
+        """What the engine knows of one watch now.
+
+        Raises:
+            KeyError: no such watch.
+
+        """
+        watch = self._watches[watch_id]
+        return WatchStatus(
+            watch_id=watch_id,
+            slots=tuple(self._free_slots(watch)),
+            booking=self._booking_status(watch_id),
+            last_checked=self._last_checked.get(watch_id),
+        )
+
+    def statuses(self) -> dict[str, WatchStatus]:
+        """:meth:`status` of every active watch."""
+        return {watch_id: self.status(watch_id) for watch_id in self._watches}
+
+    def credentials(self, watch_id: str) -> ProcessCredentials | None:
+        """The process id and auth key of the watch's booking (private)."""
+        return self.booker.credentials(watch_id)
+
+    def _free_slots(self, watch: Watch) -> list[Slot]:
+        now = self._now()
+        slots = [
+            Slot(office_id=office, start=start)
+            for office, start in map(_parse_key, self.reported(watch.id))
+        ]
+        return sorted(
+            (s for s in slots if watch.matches(s, now)),
+            key=lambda s: (s.start, s.office_id),
+        )
+
+    def _booking_status(self, watch_id: str) -> BookingStatus:
+        record = self.booker.record(watch_id)
+        return BookingStatus(
+            state=record.state,
+            office_id=record.office_id,
+            start=record.start,
+            process_id=record.process_id,
+            activation_deadline=record.activation_deadline,
+            reason=record.reason,
+        )
 
     def _replan(self) -> None:
         now = self._now()
@@ -228,20 +482,32 @@ class Watcher:
             self._groups[group.key] = state
         self._wake.set()
 
+    def _scope_of(self, office_id: int) -> Scope | None:
+        office = self._catalogue.office(office_id) if self._catalogue else None
+        return office.scope if office is not None else None
+
     # --- state ---------------------------------------------------------------
 
     async def load(self) -> None:
-        """Read the stored state and resume interrupted bookings."""
+        """Read the stored state, load the catalogue, resume interrupted bookings.
+
+        :meth:`poll`, :meth:`run` and :meth:`check` call it when needed. A
+        state of an older version is migrated and saved at once.
+
+        Raises:
+            StoreError: the stored state cannot be read, or is of an unknown
+                version (it is left as it is).
+            MTAError: the catalogue could not be loaded (try again later).
+
+        """
         if self._loaded:
             return
         stored = await self.store.load()
-        version = stored.get("version", STATE_VERSION)
-        if version != STATE_VERSION:
-            # Dropping it could report everything again, or book twice.
-            msg = f"stored state of version {version}; this one reads {STATE_VERSION}"
-            raise StoreError(msg)
-        self._state.clear()
-        self._state.update(stored.get("watches", {}))
+        state = parse_state(stored)
+        self._state.watches.clear()
+        self._state.watches.update(state.watches)
+        if stored and stored.get("version") != STATE_VERSION:
+            await self._save()
         self._catalogue = await self.client.get_catalogue()
         for watch in self.watches:
             watch.check_contact(self._catalogue)
@@ -253,67 +519,140 @@ class Watcher:
         self._loaded = True
 
     async def _save(self) -> None:
-        await self.store.save({"version": STATE_VERSION, "watches": self._state})
+        await self.store.save(dump_state(self._state))
 
     # --- running -------------------------------------------------------------
 
+    async def poll(self) -> PollResult:
+        """Run exactly what is due now; say when to come back.
+
+        Due work is the group looks, the later-day refreshes and the early
+        captcha renewal. Failed looks do not raise: they are in
+        :attr:`PollResult.errors` and are tried again after the policy's
+        back-off. Automatic bookings start in their own tasks.
+
+        Raises:
+            StoreError: the state store cannot be read or written.
+
+        """
+        sent = self.client.budget.sent
+        errors: list[PollError] = []
+        if not self._loaded and not await self._try_load(errors):
+            return self._result(errors, sent, self._load_due)
+        if self._now().astimezone(BERLIN).date() != self._planned_on:
+            self._replan()  # relative windows ("the next 14 days") moved on
+        await self._run_due(errors)
+        return self._result(errors, sent, await self._next_wanted(errors))
+
     async def run(self) -> None:
-        """Watch until cancelled."""
-        await self.load()
+        """Poll until cancelled: :meth:`poll`, then sleep until its ``next_due``.
+
+        The sleep ends early when a watch is added or removed.
+        """
         try:
             while True:
-                next_at = await self._run_due()
-                await self._sleep_until(next_at)
+                result = await self.poll()
+                await self._sleep_until(result.next_due)
         finally:
-            for task in list(self._tasks):
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self.aclose()
 
-    async def check(self) -> list[WatchEvent]:
-        """Look once for every watch (all groups and needed days).
+    async def check(self) -> PollResult:
+        """Look once at everything now (every group and needed day), for one-off looks.
 
-        For one-off checks and for callers with their own schedule (Home
-        Assistant's coordinator). Errors propagate.
+        Unlike :meth:`poll`, errors propagate, and automatic bookings are
+        waited for.
         """
+        sent = self.client.budget.sent
         await self.load()
-        events: list[WatchEvent] = []
         for state in list(self._groups.values()):
-            events += await self._poll_group(state)
+            await self._poll_group(state)
             for query in self._due_days(state, due_only=False):
-                events += await self._poll_day(state, query)
+                await self._poll_day(state, query)
         await self._drain_bookings()
-        return events
+        return self._result([], sent, monotonic_of(self.clock) + self.interval())
+
+    async def aclose(self) -> None:
+        """Cancel the watcher's own tasks (automatic bookings) and wait for them.
+
+        A booking cancelled mid-way is resumed by the next :meth:`load`.
+        """
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _try_load(self, errors: list[PollError]) -> bool:
+        if monotonic_of(self.clock) < self._load_due:
+            return False
+        try:
+            await self.load()
+        except StoreError:
+            raise
+        except MTAError as err:
+            delay = self._failed(err, "catalogue", errors)
+            self._load_due = monotonic_of(self.clock) + delay
+            return False
+        return True
+
+    def _result(
+        self, errors: list[PollError], sent: int, next_due: float
+    ) -> PollResult:
+        events, self._outbox = tuple(self._outbox), []
+        late, self._late_errors = self._late_errors, []
+        result = PollResult(
+            events=events,
+            statuses=self.statuses(),
+            next_due=next_due,
+            delay=max(0.0, next_due - monotonic_of(self.clock)),
+            errors=(*late, *errors),
+            requests=self.client.budget.sent - sent,
+        )
+        if self.after_look is not None:
+            self.after_look(result)
+        return result
 
     async def _drain_bookings(self) -> None:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    async def _run_due(self) -> float:
-        """Do what is due; return when the next thing is due."""
-        if self._now().astimezone(BERLIN).date() != self._planned_on:
-            self._replan()  # relative windows ("the next 14 days") moved on
-        now = self.clock.time()
+    async def _run_due(self, errors: list[PollError]) -> None:
+        """Look at the groups and later days that are due."""
+        now = monotonic_of(self.clock)
         for state in sorted(self._groups.values(), key=lambda s: s.due):
             if state.due <= now:
                 try:
                     await self._poll_group(state)
+                except StoreError:
+                    raise
                 except MTAError as err:
-                    state.due = self.clock.time() + self._backoff(err)
+                    what = f"group:{_key_text(state.group.key)}"
+                    state.due = monotonic_of(self.clock) + self._failed(
+                        err, what, errors
+                    )
                     continue
-                state.due = self._next_due(self.clock.time())
+                state.due = self._next_due()
             for query in self._due_days(state, due_only=True):
                 try:
                     await self._poll_day(state, query)
+                except StoreError:
+                    raise
                 except MTAError as err:
-                    state.days[query.day] = self.clock.time() + self._backoff(err)
+                    what = f"day:{_key_text(state.group.key)}:{query.day.isoformat()}"
+                    state.days[query.day] = monotonic_of(self.clock) + self._failed(
+                        err, what, errors
+                    )
+
+    async def _next_wanted(self, errors: list[PollError]) -> float:
+        """When the next look is due, or the captcha renewal before it."""
         dues = [s.due for s in self._groups.values()]
         dues += [d for s in self._groups.values() for d in s.days.values()]
-        next_look = min(dues, default=self.clock.time() + self.policy.other_interval)
-        refresh_at = await self._refresh_token_before(next_look)
+        fallback = monotonic_of(self.clock) + self.policy.other_interval
+        next_look = min(dues, default=fallback)
+        refresh_at = await self._refresh_token_before(next_look, errors)
         return next_look if refresh_at is None else min(next_look, refresh_at)
 
     async def _sleep_until(self, when: float) -> None:
-        delay = when - self.clock.time()
+        delay = when - monotonic_of(self.clock)
         if delay <= 0:
             return
         self._wake.clear()
@@ -326,18 +665,24 @@ class Watcher:
             waker.cancel()
             await asyncio.gather(sleeper, waker, return_exceptions=True)
 
-    def _next_due(self, after: float) -> float:
-        """When to look next: an interval on, snapped to the cron's minute grid."""
+    def _next_due(self) -> float:
+        """When to look next: an interval on, snapped to the cron's minute grid.
+
+        The grid is the city's wall-clock minute; the result is monotonic.
+        """
         interval = self.interval()
+        now = monotonic_of(self.clock)
         offset = self.policy.cron_offset
         if offset is None:
-            return after + interval
-        if interval < 60:  # noqa: PLR2004 - a minute
-            step = 60 / max(1, round(60 / interval))
+            return now + interval
+        if interval < MINUTE:
+            step = MINUTE / max(1, round(MINUTE / interval))
         else:
-            step = 60 * math.ceil(interval / 60)
-        earliest = after + interval - step / 2
-        return math.ceil((earliest - offset) / step) * step + offset
+            step = MINUTE * math.ceil(interval / MINUTE)
+        wall = self.clock.time()
+        earliest = wall + interval - step / 2
+        due_wall = math.ceil((earliest - offset) / step) * step + offset
+        return now + (due_wall - wall)
 
     def interval(self) -> float:
         """Seconds between looks per group now, stretched to fit the budget."""
@@ -352,19 +697,16 @@ class Watcher:
         return max(base, len(self._groups) / per_second)
 
     def retry_delay(self, err: MTAError) -> float:
-        """Seconds to wait after a look failed with ``err``."""
-        if isinstance(err, MTABlockedError | MTAMaintenanceError):
-            return self.policy.block_backoff
-        if isinstance(err, MTARateLimitError | MTABudgetExceededError):
-            return max(self.policy.error_backoff, err.retry_after)
-        return self.policy.error_backoff
+        """Seconds to wait after a look failed with ``err`` (the policy's)."""
+        return self.policy.retry_after(err)
 
-    def _backoff(self, err: MTAError) -> float:
+    def _failed(self, err: MTAError, what: str, errors: list[PollError]) -> float:
         """Record a failed look; return how long to wait before the next."""
         self.stats.errors += 1
         self.stats.last_error = type(err).__name__
         delay = self.retry_delay(err)
         _LOGGER.warning("Looking for slots failed (next try in %.0f s): %s", delay, err)
+        errors.append(PollError(error=err, retry_after=delay, what=what))
         if self.on_error is not None:
             self.on_error(err, delay)
         return delay
@@ -377,17 +719,20 @@ class Watcher:
             for s in self._groups.values()
         )
 
-    async def _refresh_token_before(self, next_look: float) -> float | None:
+    async def _refresh_token_before(
+        self, next_look: float, errors: list[PollError]
+    ) -> float | None:
         """Renew the captcha token just before the look that would need it.
 
         Returns when to come back for that, or None when nothing is pending.
         The token is used for as long as it lasts, and renewed only shortly
-        before a look that could not use it any more.
+        before a look that could not use it any more. A failed renewal is
+        reported, not counted as a failed look: that look fetches its own.
         """
         cache = self.client.captcha
-        if not self._token_needed() or cache.expires_at is None:
+        if not self._token_needed() or cache.expires_in() is None:
             return None
-        now = self.clock.time()
+        now = monotonic_of(self.clock)
         if not cache.needs_refresh(next_look - now):
             return None
         refresh_at = next_look - self.policy.token_lead
@@ -397,11 +742,13 @@ class Watcher:
             await cache.refresh()
         except MTAError as err:
             _LOGGER.warning("Renewing the captcha token failed: %s", type(err).__name__)
+            retry = max(0.0, next_look - monotonic_of(self.clock))
+            errors.append(PollError(error=err, retry_after=retry, what="captcha"))
         return None
 
     # --- polling -------------------------------------------------------------
 
-    async def _poll_group(self, state: _GroupState) -> list[WatchEvent]:
+    async def _poll_group(self, state: _GroupState) -> None:
         group = state.group
         calendar = await self.client.get_available_calendar(
             office_ids=group.office_ids,
@@ -412,13 +759,18 @@ class Watcher:
         self.stats.polls += 1
         self.stats.last_poll = self.clock.time()
         seen = real_time.perf_counter()
+        checked = self._now()
+        for watch in group.watches:
+            self._last_checked[watch.id] = checked
         coverage = _coverage(calendar, group.office_ids, group.start, group.end)
-        events = await self._report(group, calendar.slots, coverage, seen)
-        self._schedule_days(state, calendar)
-        return events
+        try:
+            await self._report(group, calendar.slots, coverage, seen)
+        finally:
+            # After the report: the days still needed depend on what it found.
+            self._schedule_days(state, calendar)
 
-    async def _poll_day(self, state: _GroupState, query: DayQuery) -> list[WatchEvent]:
-        state.days[query.day] = self.clock.time() + self.policy.day_interval
+    async def _poll_day(self, state: _GroupState, query: DayQuery) -> None:
+        state.days[query.day] = monotonic_of(self.clock) + self.policy.day_interval
         calendar = await self.client.get_available_calendar(
             office_ids=query.office_ids,
             services=state.group.services,
@@ -441,7 +793,7 @@ class Watcher:
             for s in calendar.slots
             if s.start.astimezone(BERLIN).date() in {query.day, answered}
         ]
-        return await self._report(state.group, slots, coverage, seen)
+        await self._report(state.group, slots, coverage, seen)
 
     def _schedule_days(self, state: _GroupState, calendar: AvailableCalendar) -> None:
         """Ask at once for days that became bookable (or gained an office)."""
@@ -455,7 +807,7 @@ class Watcher:
             per_watch=self.policy.days_per_watch,
             best=self._best_days(state.group),
         )
-        now = self.clock.time()
+        now = monotonic_of(self.clock)
         days: dict[date, float] = {}
         for query in wanted:
             changed = providers.get(query.day) != state.providers.get(query.day)
@@ -468,14 +820,16 @@ class Watcher:
         """Per watch, the day of the earliest fitting slot it knows of."""
         best: dict[str, date] = {}
         for watch in group.watches:
-            reported = self._state.get(watch.id, {}).get("reported", {})
-            days = [_parse_key(key)[1].astimezone(BERLIN).date() for key in reported]
+            days = [
+                _parse_key(key)[1].astimezone(BERLIN).date()
+                for key in self.reported(watch.id)
+            ]
             if days:
                 best[watch.id] = min(days)
         return best
 
     def _due_days(self, state: _GroupState, *, due_only: bool) -> list[DayQuery]:
-        now = self.clock.time()
+        now = monotonic_of(self.clock)
         return [
             query
             for day, query in sorted(state.queries.items())
@@ -490,34 +844,44 @@ class Watcher:
         slots: list[Slot],
         coverage: set[tuple[date, int]],
         seen: float,
-    ) -> list[WatchEvent]:
+    ) -> None:
         """Compare what the server says with what each watch has reported."""
         now = self._now()
         events: list[WatchEvent] = []
         for watch in group.watches:
             if watch.id not in self._watches:
                 continue
-            entry = self._state.setdefault(watch.id, {})
-            reported: dict[str, float] = entry.setdefault("reported", {})
+            reported = self._state.watches.setdefault(watch.id, WatchState()).reported
             fitting = [s for s in slots if watch.matches(s, now)]
             if fitting and self.booker.wants_booking(watch):
                 self._start_booking(watch, fitting, seen)
-            current = {slot_key(s.office_id, s.start): s for s in fitting}
-            for key, slot in current.items():
-                if key not in reported:
-                    reported[key] = self.clock.time()
-                    events.append(self._slot_event(SlotEventKind.NEW, watch, slot))
-            for key in list(reported):
-                office_id, start = _parse_key(key)
-                covered = (start.astimezone(BERLIN).date(), office_id) in coverage
-                if key not in current and (covered or start <= now):
-                    del reported[key]
-                    slot = Slot(office_id=office_id, start=start)
-                    events.append(self._slot_event(SlotEventKind.GONE, watch, slot))
+            events += self._changes(watch, reported, fitting, coverage, now)
         # Report first: a state that cannot be saved must not swallow events.
         await self._emit(events)
         if events:
             await self._save()
+
+    def _changes(
+        self,
+        watch: Watch,
+        reported: dict[str, float],
+        fitting: list[Slot],
+        coverage: set[tuple[date, int]],
+        now: datetime,
+    ) -> list[WatchEvent]:
+        events: list[WatchEvent] = []
+        current = {slot_key(s.office_id, s.start): s for s in fitting}
+        for key, slot in current.items():
+            if key not in reported:
+                reported[key] = self.clock.time()
+                events.append(self._slot_event(SlotEventKind.NEW, watch, slot))
+        for key in list(reported):
+            office_id, start = _parse_key(key)
+            covered = (start.astimezone(BERLIN).date(), office_id) in coverage
+            if key not in current and (covered or start <= now):
+                del reported[key]
+                slot = Slot(office_id=office_id, start=start)
+                events.append(self._slot_event(SlotEventKind.GONE, watch, slot))
         return events
 
     def _slot_event(self, kind: SlotEventKind, watch: Watch, slot: Slot) -> SlotEvent:
@@ -531,32 +895,137 @@ class Watcher:
         )
 
     def _start_booking(self, watch: Watch, fitting: list[Slot], seen: float) -> None:
-        if any(t.get_name() == f"book:{watch.id}" for t in self._tasks):
+        name = f"book:{watch.id}"
+        if any(t.get_name() == name and not t.done() for t in self._tasks):
             return
         candidates = sorted(fitting, key=lambda s: (s.start, s.office_id))
-
-        async def book() -> None:
-            event = await self.booker.book(watch, candidates, seen=seen)
-            if event is None:
-                return
-            if event.state is BookingState.BOOKED and event.start is not None:
-                # The slot is ours now: it leaves the free ones without a "gone".
-                reported = self._state.get(watch.id, {}).get("reported", {})
-                reported.pop(slot_key(event.office_id or 0, event.start), None)
-                await self._save()
-            await self._emit([event])
-
-        task = asyncio.create_task(book(), name=f"book:{watch.id}")
+        task = self.task_factory(self._auto_book(watch, candidates, seen), name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def _auto_book(
+        self, watch: Watch, candidates: list[Slot], seen: float
+    ) -> None:
+        try:
+            event = await self.booker.book(watch, candidates, seen=seen)
+            if event is not None:
+                await self._after_booking(event)
+        except MTAError as err:
+            # Only the store fails here (booking failures are events); the
+            # next poll reports it.
+            _LOGGER.warning("Watch %s: booking stopped: %s", watch.id, err)
+            self._late_errors.append(
+                PollError(error=err, retry_after=0.0, what=f"booking:{watch.id}")
+            )
+
+    async def _after_booking(self, event: BookingEvent) -> None:
+        if event.state is BookingState.BOOKED and event.start is not None:
+            # The slot is ours now: it leaves the free ones without a "gone".
+            entry = self._state.watches.get(event.watch_id)
+            if entry is not None:
+                entry.reported.pop(slot_key(event.office_id or 0, event.start), None)
+                await self._save()
+        await self._emit([event])
+
     async def _emit(self, events: Iterable[WatchEvent]) -> None:
-        if self.on_event is None:
-            return
         for event in events:
-            result = self.on_event(event)
-            if result is not None:
-                await result
+            self._outbox.append(event)
+            if self.on_event is not None:
+                result = self.on_event(event)
+                if result is not None:
+                    await result
+
+    # --- booking on request --------------------------------------------------
+
+    async def book(self, watch_id: str, *, slot: Slot | None = None) -> BookingEvent:
+        """Book now: the given slot, or the earliest free fitting one.
+
+        For a host's book action. At most one booking per watch: a watch
+        that holds one (or is booking) refuses. Without ``slot``, the known
+        free fitting slots are tried earliest first (a taken one moves on to
+        the next); when none is known, the watch is looked at first.
+
+        Raises:
+            KeyError: no such watch.
+            BookingConflictError: the watch holds a booking already.
+            NoFittingSlotError: no free slot fits the watch.
+            MTAValidationError: the watch has no contact details.
+            MTAError: the booking failed (a taken slot is
+                :class:`MTASlotUnavailableError`); a reservation it made was
+                cancelled, as :attr:`BookingEvent.released` of the emitted
+                event tells.
+
+        """
+        watch = self._watches[watch_id]
+        await self.load()
+        candidates = [slot] if slot is not None else self._free_slots(watch)
+        if not candidates:
+            await self._look_for(watch)
+            candidates = self._free_slots(watch)
+        if not candidates:
+            msg = "no free slot fits the watch"
+            raise NoFittingSlotError(msg)
+        event, error = await self.booker.book_now(watch, candidates)
+        if event is not None:
+            await self._after_booking(event)
+        if error is not None:
+            raise error
+        assert event is not None  # noqa: S101 - either an event or an error
+        return event
+
+    async def _look_for(self, watch: Watch) -> None:
+        """Look at the watch's group now (for a booking without known slots)."""
+        for state in self._groups.values():
+            if watch in state.group.watches:
+                await self._poll_group(state)
+                state.due = self._next_due()
+
+    async def confirm(self, link: str | ProcessCredentials) -> BookingEvent:
+        """Activate a watch's booking: the city's activation link, or its credentials.
+
+        Raises:
+            KeyError: no watch holds that appointment (nothing was sent; use
+                :meth:`MTAClient.confirm_from_link` for others).
+            MTAValidationError: not an activation link.
+            MTAError: the city refused.
+
+        """
+        credentials = (
+            ProcessCredentials.from_activation_link(link)
+            if isinstance(link, str)
+            else link
+        )
+        watch_id = next(
+            (
+                watch_id
+                for watch_id in self._watches
+                if self.booker.record(watch_id).process_id == credentials.process_id
+            ),
+            None,
+        )
+        if watch_id is None:
+            msg = "no watch holds this appointment"
+            raise KeyError(msg)
+        event = await self.booker.confirm(watch_id, credentials)
+        await self._emit([event])
+        return event
+
+    async def cancel(self, watch_id: str) -> BookingEvent:
+        """Cancel the watch's booking at the city.
+
+        The watch then books nothing more by itself; :meth:`book` may.
+
+        Raises:
+            KeyError: no such watch.
+            BookingConflictError: the watch holds no booking.
+            MTAError: the city refused (the booking stays as it was).
+
+        """
+        if watch_id not in self._watches:
+            raise KeyError(watch_id)
+        event = await self.booker.cancel(watch_id)
+        await self._emit([event])
+        return event
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.time(), UTC)
@@ -590,3 +1059,8 @@ def _coverage(
 def _parse_key(key: str) -> tuple[int, datetime]:
     office, _, stamp = key.partition("@")
     return int(office), datetime.fromtimestamp(int(stamp), UTC)
+
+
+def _key_text(key: GroupKey) -> str:
+    """A group's services as text: ``1063475x1+1063576x2``."""
+    return "+".join(f"{service}x{count}" for service, count in key)
