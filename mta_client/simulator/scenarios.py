@@ -25,6 +25,8 @@ import datetime as dt
 import math
 from typing import TYPE_CHECKING
 
+from .office_days import MunichHolidays
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
     import random
@@ -148,9 +150,11 @@ class QuietScenario(Scenario):
 class FixedScenario(Scenario):
     """A deterministic small set of free slots; no releases, no competitors.
 
-    For every office: 09:00-10:00 and 14:00-15:00 on the first three weekdays
-    after the start day, and 10:00-11:00 on the first weekday 35 days or more
-    after the start day (another month, for month painting).
+    For every office: 09:00-10:00 and 14:00-15:00 on the first three working
+    days after the start day, and 10:00-11:00 on the first working day 35
+    days or more after the start day (another month, for month painting).
+    Working days skip weekends and Munich's public holidays, so the set is
+    the same size whatever day a test runs on.
     """
 
     name = "fixed"
@@ -161,8 +165,8 @@ class FixedScenario(Scenario):
         """Return the fixed free runs."""
         del rng
         today = dt.datetime.fromtimestamp(now, tz).date()
-        days = list(_weekdays_after(today, 3))
-        far = next(_weekdays_after(today + dt.timedelta(days=34), 1))
+        days = list(_working_days_after(today, 3))
+        far = next(_working_days_after(today + dt.timedelta(days=34), 1))
         result: list[Release] = []
         for office_id in catalogue.offices:
             for day in days:
@@ -179,11 +183,14 @@ class FixedScenario(Scenario):
         return result
 
 
-def _weekdays_after(day: dt.date, count: int) -> Iterator[dt.date]:
+_HOLIDAYS = MunichHolidays()
+
+
+def _working_days_after(day: dt.date, count: int) -> Iterator[dt.date]:
     found = 0
     while found < count:
         day += dt.timedelta(days=1)
-        if day.weekday() < 5:
+        if _HOLIDAYS.is_open(day):
             found += 1
             yield day
 

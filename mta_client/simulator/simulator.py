@@ -18,6 +18,7 @@ from .booking import Bookings
 from .captcha import CaptchaConfig, CaptchaService
 from .catalogue import Catalogue, load_catalogue
 from .faults import FaultInjector
+from .office_days import MunichHolidays
 from .outbox import Outbox
 from .paths import API_PREFIX
 from .ratelimit import RateLimiter
@@ -30,9 +31,17 @@ if TYPE_CHECKING:
 
     from mta_client.clock import Clock
 
-__all__ = ["API_PREFIX", "CITY_TZ", "Simulator", "cron_run"]
+__all__ = ["API_GENERATIONS", "API_PREFIX", "CITY_TZ", "Simulator", "cron_run"]
 
 CITY_TZ = ZoneInfo("Europe/Berlin")
+
+API_GENERATIONS: dict[str, str] = {
+    "muc47": "the current routes (muc46 and later): available-calendar/",
+    "muc45": "the legacy routes of muc45 and earlier: available-days-by-office/, "
+    "available-appointments-by-office/ (and the variants without -by-office), "
+    "with and without trailing slash; no available-calendar/",
+}
+"""The API generations the simulator can speak, with what they route."""
 
 
 def cron_run(timestamp: float) -> float:
@@ -64,6 +73,14 @@ class Simulator:
         max_request_size: ``MAX_REQUEST_SIZE`` in bytes (413 above).
         catalogue: another catalogue than the packaged Munich one.
         secret: HMAC secret of challenges and tokens (default from ``seed``).
+        api_generation: which routes the city serves, a key of
+            :data:`API_GENERATIONS`: ``"muc47"`` (current) or ``"muc45"``
+            (the legacy availability routes, for testing how a client meets
+            an older server).
+        public_holidays: keep the offices closed on Munich's public holidays
+            (no slots on them); see :mod:`.office_days`.
+        control: serve the control surface under ``/_simulator/`` (see
+            :mod:`.control`); off by default, as the city has none.
 
     """
 
@@ -83,8 +100,20 @@ class Simulator:
         max_request_size: int = 10 * 1024 * 1024,
         catalogue: Catalogue | None = None,
         secret: bytes | None = None,
+        api_generation: str = "muc47",
+        public_holidays: bool = True,
+        control: bool = False,
     ) -> None:
         """Create the simulator (nothing happens until the first request)."""
+        if api_generation not in API_GENERATIONS:
+            known = ", ".join(API_GENERATIONS)
+            msg = f"unknown api_generation {api_generation!r}; known: {known}"
+            raise ValueError(msg)
+        self.api_generation = api_generation
+        self.holidays: MunichHolidays | None = (
+            MunichHolidays() if public_holidays else None
+        )
+        self.control = control
         self.clock: Clock = clock or SystemClock()
         self.scenario = (
             get_scenario(scenario) if isinstance(scenario, str) else scenario
@@ -197,7 +226,9 @@ class Simulator:
     def _make_free(
         self, office_id: int, units: list[int], at: float, release: Release
     ) -> None:
-        added = self.slots.release(office_id, [u for u in units if u > at])
+        added = self.slots.release(
+            office_id, [u for u in units if u > at and not self.is_holiday(u)]
+        )
         self._record(office_id, added, at, release.source)
         competition = self.scenario.competition_for(release)
         if competition is None or not added:
@@ -309,6 +340,12 @@ class Simulator:
         return self.slots.bookable_starts(
             office_id, needed, self.clock.time(), float("inf")
         )
+
+    def is_holiday(self, timestamp: float) -> bool:
+        """Return whether a time falls on a public holiday (offices closed)."""
+        if self.holidays is None:
+            return False
+        return dt.datetime.fromtimestamp(timestamp, self.tz).date() in self.holidays
 
     # --- client ips ------------------------------------------------------------------
 
