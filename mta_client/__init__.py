@@ -4,6 +4,14 @@
 ...     catalogue = await client.get_catalogue()
 """
 
+from .booking import (
+    BookedAppointment,
+    BookingConflictError,
+    BookingProgress,
+    BookingStep,
+    NoFittingSlotError,
+    book_slot,
+)
 from .client import DEFAULT_BASE_URL, MTAClient, RetryPolicy
 from .clock import Clock, LoopClock, ScaledClock, SystemClock
 from .exceptions import (
@@ -116,6 +124,23 @@ from .models import (
     Slot,
 )
 from .ratelimit import RequestBudget
+from .store import JSONFileStore, MemoryStore, StateStore, StoreError
+from .watch import (
+    BookingEvent,
+    BookingState,
+    SlotEvent,
+    SlotEventKind,
+    Watch,
+    WatchEvent,
+)
+from .watcher import (
+    BookingStatus,
+    PollError,
+    PollPolicy,
+    PollResult,
+    Watcher,
+    WatchStatus,
+)
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -124,10 +149,18 @@ __all__ = [
     "AppointmentStatus",
     "AvailableCalendar",
     "AvailableDay",
+    "BookedAppointment",
+    "BookingConflictError",
+    "BookingEvent",
+    "BookingProgress",
+    "BookingState",
+    "BookingStatus",
+    "BookingStep",
     "CaptchaDetails",
     "Catalogue",
     "Clock",
     "ContactDetails",
+    "JSONFileStore",
     "LoopClock",
     "MTAApiError",
     "MTAAppointmentCanNotBeCanceledError",
@@ -218,8 +251,13 @@ __all__ = [
     "MTAUnknownError",
     "MTAValidationError",
     "MTAZmsClientCommunicationError",
+    "MemoryStore",
+    "NoFittingSlotError",
     "Office",
     "OfficeSlots",
+    "PollError",
+    "PollPolicy",
+    "PollResult",
     "ProcessCredentials",
     "Relation",
     "RequestBudget",
@@ -229,6 +267,15 @@ __all__ = [
     "Service",
     "ServiceRequest",
     "Slot",
+    "SlotEvent",
+    "SlotEventKind",
+    "StateStore",
+    "StoreError",
     "SystemClock",
+    "Watch",
+    "WatchEvent",
+    "WatchStatus",
+    "Watcher",
+    "book_slot",
     "error_class_for",
 ]
