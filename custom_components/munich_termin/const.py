@@ -16,7 +16,7 @@ SECTION_ADVANCED: Final = "advanced"
 
 # --- options of the entry (options flow), used by the alert forwarder ---------
 CONF_NOTIFY_ENTITIES: Final = "notify_entities"
-CONF_TELEGRAM_TOKEN: Final = "telegram_token"
+CONF_TELEGRAM_TOKEN: Final = "telegram_token"  # noqa: S105
 CONF_TELEGRAM_CHAT_ID: Final = "telegram_chat_id"
 CONF_TELEGRAM_API_URL: Final = "telegram_api_url"
 CONF_ALERT_NEW: Final = "alert_new"
