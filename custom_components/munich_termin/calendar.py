@@ -10,7 +10,7 @@ from homeassistant.components.calendar.const import CalendarEventStatus
 
 from .entity import WatchEntity, add_watch_entities
 from .offers import offer_token
-from .watches import office_label
+from .watches import appointment_minutes, office_label
 
 if TYPE_CHECKING:
     from homeassistant.core import HomeAssistant
@@ -86,12 +86,8 @@ class WatchCalendar(WatchEntity, CalendarEntity):
         return sorted(events, key=lambda e: e.start_datetime_local)
 
     def _length(self, office_id: int) -> timedelta:
-        catalogue = self.coordinator.catalogue
-        office = catalogue.office(office_id) if catalogue else None
-        minutes = (office.slot_time_in_minutes if office else None) or (
-            DEFAULT_SLOT_MINUTES
-        )
-        return timedelta(minutes=minutes)
+        minutes = appointment_minutes(self.coordinator.catalogue, office_id, self.watch)
+        return timedelta(minutes=minutes or DEFAULT_SLOT_MINUTES)
 
     @property
     def event(self) -> CalendarEvent | None:

@@ -38,8 +38,8 @@ from mta_client import (
     MTAMaintenanceError,
     MTARateLimitError,
     MTAServerError,
-    exceptions as mta_exceptions,
 )
+from mta_client.exceptions import MTAProtocolError
 from mta_client.store import StoreError
 from mta_client.watch import BookingEvent, SlotEvent, SlotEventKind, Watch
 from mta_client.watcher import Watcher
@@ -73,13 +73,6 @@ if TYPE_CHECKING:
     from .alerts import AlertForwarder
 
 STORAGE_VERSION = 1
-# The newer generation of the city's API answers in a shape this library
-# version does not read; another helper may add this class to mta_client.
-_OUTDATED: tuple[type[MTAError], ...] = tuple(
-    cls
-    for cls in (getattr(mta_exceptions, "MTAOutdatedAPIError", None),)
-    if isinstance(cls, type) and issubclass(cls, MTAError)
-)
 ISSUE_BLOCKED = "ip_blocked"
 ISSUE_MAINTENANCE = "maintenance"
 ISSUE_API_CHANGED = "api_changed"
@@ -429,7 +422,9 @@ class MunichTerminCoordinator(DataUpdateCoordinator[dict[str, "WatchStatus"]]):
             placeholders=placeholders,
         )
         changed = [
-            e for e in errors if isinstance(e, MTAInvalidResponseError | _OUTDATED)
+            e
+            for e in errors
+            if isinstance(e, MTAInvalidResponseError | MTAProtocolError)
         ]
         self._issue(
             ISSUE_API_CHANGED,
@@ -503,7 +498,7 @@ def _update_failed(err: MTAError, delay: float | None) -> UpdateFailed:
         retry_after = max(delay or 0.0, float(getattr(err, "retry_after", 0) or 0))
     elif isinstance(err, MTAConnectionError):
         key = "cannot_connect"
-    elif isinstance(err, MTAInvalidResponseError | _OUTDATED):
+    elif isinstance(err, MTAInvalidResponseError | MTAProtocolError):
         key = "invalid_response"
     else:
         key = "update_failed"

@@ -179,3 +179,31 @@ def office_label(catalogue: Catalogue | None, office_id: int) -> str:
     """An office's name, or its id when the catalogue does not know it."""
     office = catalogue.office(office_id) if catalogue else None
     return office.name if office else str(office_id)
+
+
+def appointment_minutes(
+    catalogue: Catalogue | None, office_id: int, watch: Watch | None
+) -> int | None:
+    """How long the watch's appointment takes at an office, as the city counts.
+
+    Each service takes the relation's number of the office's time slots, once
+    per count; None when the catalogue does not tell.
+    """
+    office = catalogue.office(office_id) if catalogue else None
+    if catalogue is None or office is None or watch is None:
+        return None
+    step = office.slot_time_in_minutes
+    if not step:
+        return None
+    units = 0
+    for request in watch.services:
+        relation = next(
+            (
+                r
+                for r in catalogue.relations
+                if r.office_id == office_id and r.service_id == request.service_id
+            ),
+            None,
+        )
+        units += ((relation.slots if relation else None) or 1) * request.count
+    return step * max(units, 1)
