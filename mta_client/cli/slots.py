@@ -22,7 +22,14 @@ if TYPE_CHECKING:
 
 TIMES_PER_LINE = 10
 
-__all__ = ["SlotQuery", "fetch_calendar", "plan_query", "show_slots", "slot_json"]
+__all__ = [
+    "SlotQuery",
+    "fetch_calendar",
+    "plan_query",
+    "show_slots",
+    "slot_day",
+    "slot_json",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,11 +91,17 @@ async def fetch_calendar(client: MTAClient, query: SlotQuery) -> AvailableCalend
     )
 
 
+def slot_day(slot: Slot) -> date:
+    """Return the day a slot belongs to, in Munich."""
+    return slot.start.astimezone(BERLIN).date()
+
+
 def slot_json(slot: Slot, names: dict[int, str]) -> dict[str, Any]:
     """Return a slot as a JSON object."""
     return {
         "timestamp": slot.timestamp,
         "start": iso_berlin(slot.start),
+        "date": slot_day(slot).isoformat(),
         "office_id": slot.office_id,
         "office_name": names.get(slot.office_id),
     }
@@ -99,17 +112,18 @@ async def show_slots(client: MTAClient, out: Output, query: SlotQuery) -> ExitCo
     calendar = await fetch_calendar(client, query)
     names = query.office_names
     slots = calendar.slots
-    slots_day = None
-    if slots:
-        slots_day = (
-            calendar.slots_start_date or slots[0].start.astimezone(BERLIN).date()
-        )
+    # Each slot is shown under its own Munich day: the answer's slots window
+    # may hold more than one day, and its start need not be a slot's day.
+    by_day: dict[date, list[Slot]] = {}
+    for slot in slots:
+        by_day.setdefault(slot_day(slot), []).append(slot)
     out.result(
         {
             "start_date": calendar.start_date.isoformat(),
             "end_date": calendar.end_date.isoformat(),
             "bookable_dates": [d.isoformat() for d in calendar.bookable_dates],
-            "slots_date": _iso(slots_day),
+            "slots_date": _iso(next(iter(by_day), None)),
+            "slots_dates": [d.isoformat() for d in by_day],
             "next_bookable_date": _iso(calendar.next_bookable_date),
             "slots": [slot_json(s, names) for s in slots],
         }
@@ -117,13 +131,14 @@ async def show_slots(client: MTAClient, out: Output, query: SlotQuery) -> ExitCo
     if calendar.bookable_dates:
         days = ", ".join(format_day(d) for d in calendar.bookable_dates)
         out.text(f"Bookable days: {days}")
-    if slots_day is None:
+    if not by_day:
         where = f" on {format_day(query.day)}" if query.day else ""
         out.note(f"no free slots{where}")
         return ExitCode.NOTHING_FOUND
-    out.text(f"Free slots on {format_day(slots_day)}:")
-    rows = _office_rows(slots, query.offices)
-    out.text(table(("OFFICE", "NAME", "FREE TIMES"), rows))
+    for day, day_slots in by_day.items():
+        out.text(f"Free slots on {format_day(day)}:")
+        rows = _office_rows(day_slots, query.offices)
+        out.text(table(("OFFICE", "NAME", "FREE TIMES"), rows))
     return ExitCode.OK
 
 
