@@ -33,11 +33,12 @@ from .scenarios import (
     scenario_names,
 )
 from .server import SimulatorServer, serve
-from .simulator import Simulator
+from .simulator import API_GENERATIONS, Simulator
 from .stats import CompetitorTake, SimulatorStats, SlotAppearance
 from .virtual_time import VirtualTimeLoop, run_virtual, virtual_time_loop
 
 __all__ = [
+    "API_GENERATIONS",
     "API_PREFIX",
     "CONTROL_PREFIX",
     "FAULT_KINDS",

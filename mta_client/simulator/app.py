@@ -8,7 +8,10 @@ maintenance → routes.
 Routing follows ``routing.php`` (muc46+): only the listed paths with their
 trailing slash; everything else - unknown paths, slashless paths and wrong
 methods - falls through to the catch-all route and gets 404 ``notFound``
-(the city's ``requestMethodNotAllowed`` is practically never reached).
+(the city's ``requestMethodNotAllowed`` is practically never reached). With
+``api_generation="muc45"`` the routes of that release answer instead: the
+legacy availability routes of :mod:`.legacy` and no ``available-calendar/``,
+with or without the trailing slash.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 import contextlib
+import datetime as dt
 import ipaddress
 import json
 import re
@@ -26,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from .calendar import build_calendar, parse_calendar_query
+from .control import handle_control
 from .errors import (
     CityError,
     InternalError,
@@ -34,7 +39,8 @@ from .errors import (
     internal_error_response,
     json_response,
 )
-from .paths import API_PREFIX
+from .legacy import LEGACY_ROUTES, parse_legacy_query
+from .paths import API_PREFIX, CONTROL_PREFIX
 
 if TYPE_CHECKING:
     from .faults import FaultRule
@@ -111,6 +117,24 @@ def _route(request: web.Request) -> str:
 
 
 # --- middlewares ---------------------------------------------------------------
+
+
+@web.middleware
+async def control_middleware(
+    request: web.Request, handler: Handler
+) -> web.StreamResponse:
+    """Answer the control surface, when on, before anything of the city's.
+
+    Outermost, so control requests are never faulted, blocked, limited or
+    counted. When it is off, its paths reach the city's catch-all (404).
+    """
+    sim = _sim(request)
+    if sim.control and (
+        request.path.startswith(CONTROL_PREFIX)
+        or request.path == CONTROL_PREFIX.rstrip("/")
+    ):
+        return await handle_control(sim, request)
+    return await handler(request)
 
 
 @web.middleware
@@ -340,31 +364,64 @@ async def _offices_and_services(sim: Simulator, request: web.Request) -> web.Res
 
 async def _available_calendar(sim: Simulator, request: web.Request) -> web.Response:
     query = parse_calendar_query(request["query"])
-    catalogue = sim.catalogue
-    for office_id in query.office_ids:
-        for service_id, _ in query.services:
-            if catalogue.relation(office_id, service_id) is None:
-                raise CityError("invalidLocationAndServiceCombination")
-    if any(catalogue.offices[o].scope.captcha_required for o in query.office_ids):
-        sim.captcha.check_token(query.captcha_token, request["client_ip"])
-    now = sim.clock.time()
-    lo = max(now, _day_start(sim, query.start.isoformat()))
-    hi = _day_start(sim, query.end.isoformat()) + 86_400 * 2  # DST-safe upper bound
-    starts = {
-        o: sim.slots.bookable_starts(
-            o, catalogue.units_needed(o, list(query.services)), lo, hi
-        )
-        for o in query.office_ids
-    }
+    _check_offices(sim, request, query.office_ids, query.services, query.captcha_token)
+    starts = _bookable(sim, query.office_ids, query.services, query.start, query.end)
     return json_response(build_calendar(query, starts, sim.tz))
 
 
-def _day_start(sim: Simulator, day: str) -> float:
-    import datetime as dt  # noqa: PLC0415
+def _check_offices(
+    sim: Simulator,
+    request: web.Request,
+    office_ids: tuple[int, ...],
+    services: tuple[tuple[int, int], ...],
+    captcha_token: str | None,
+) -> None:
+    """Every office must offer every service; then the captcha, if required."""
+    catalogue = sim.catalogue
+    for office_id in office_ids:
+        for service_id, _ in services:
+            if catalogue.relation(office_id, service_id) is None:
+                raise CityError("invalidLocationAndServiceCombination")
+    if any(catalogue.offices[o].scope.captcha_required for o in office_ids):
+        sim.captcha.check_token(captcha_token, request["client_ip"])
 
-    return dt.datetime.combine(
-        dt.date.fromisoformat(day), dt.time(), tzinfo=sim.tz
-    ).timestamp()
+
+def _bookable(
+    sim: Simulator,
+    office_ids: tuple[int, ...],
+    services: tuple[tuple[int, int], ...],
+    start: dt.date,
+    end: dt.date,
+) -> dict[int, list[int]]:
+    """The future bookable starts per office from ``start`` to ``end``."""
+    lo = max(sim.clock.time(), _day_start(sim, start))
+    hi = _day_start(sim, end) + 86_400 * 2  # DST-safe upper bound
+    return {
+        o: sim.slots.bookable_starts(
+            o, sim.catalogue.units_needed(o, list(services)), lo, hi
+        )
+        for o in office_ids
+    }
+
+
+def _legacy_route(route: str) -> Route:
+    one_day, build = LEGACY_ROUTES[route]
+
+    async def handle(sim: Simulator, request: web.Request) -> web.Response:
+        query = parse_legacy_query(request["query"], one_day=one_day)
+        _check_offices(
+            sim, request, query.office_ids, query.services, query.captcha_token
+        )
+        starts = _bookable(
+            sim, query.office_ids, query.services, query.start, query.end
+        )
+        return json_response(build(query, starts, sim.tz))
+
+    return handle
+
+
+def _day_start(sim: Simulator, day: dt.date) -> float:
+    return dt.datetime.combine(day, dt.time(), tzinfo=sim.tz).timestamp()
 
 
 async def _appointment(sim: Simulator, request: web.Request) -> web.Response:
@@ -448,6 +505,19 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "cancel-appointment/"): _cancel,
     ("GET", "my-appointments/"): _my_appointments,
 }
+# muc45: no available-calendar/ yet, the four legacy availability routes instead.
+MUC45_ROUTES: dict[tuple[str, str], Route] = {
+    **{key: route for key, route in ROUTES.items() if key[1] != "available-calendar/"},
+    **{("GET", name): _legacy_route(name) for name in LEGACY_ROUTES},
+}
+
+
+def _find_route(sim: Simulator, method: str, name: str) -> tuple[str, Route | None]:
+    if sim.api_generation == "muc45":
+        # Until muc45 the slashless duplicates were routed too.
+        name = name if name.endswith("/") else f"{name}/"
+        return name, MUC45_ROUTES.get((method, name))
+    return name, ROUTES.get((method, name))
 
 
 async def dispatch(request: web.Request) -> web.StreamResponse:
@@ -455,10 +525,10 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     sim = _sim(request)
     sim.sync()
     path = request.path
-    route = ROUTES.get((request.method, path[len(API_PREFIX) :]))
+    name, route = _find_route(sim, request.method, path[len(API_PREFIX) :])
     if not path.startswith(API_PREFIX) or route is None:
         return error_response("notFound")
-    sim.stats.requests_by_route[path[len(API_PREFIX) :]] += 1
+    sim.stats.requests_by_route[name] += 1
     try:
         return await route(sim, request)
     except CityError as err:
@@ -471,6 +541,7 @@ def create_app(sim: Simulator) -> web.Application:
     """Return the aiohttp application for ``sim``."""
     app = web.Application(
         middlewares=[
+            control_middleware,
             fault_middleware,
             ip_filter_middleware,
             size_limit_middleware,

@@ -365,6 +365,18 @@ class Bookings:
         sim.schedule(deadline, lambda at: self._expire(process, "reserved", at))
         return process
 
+    def expire(self, process_id: int) -> bool:
+        """Let a reservation or activation run out now; return whether one did.
+
+        What the city's cron does at the deadline, brought forward (for the
+        control surface and tests).
+        """
+        process = self.processes.get(process_id)
+        if process is None or process.status not in {"reserved", "preconfirmed"}:
+            return False
+        self._expire(process, process.status, self.sim.clock.time())
+        return True
+
     def _expire(self, process: Process, status: str, _at: float) -> None:
         current = self.processes.get(process.process_id)
         if current is not process or process.status != status:
