@@ -267,7 +267,12 @@ def _simulate(args: argparse.Namespace, out: Output) -> ExitCode:
         return ExitCode.UNEXPECTED
     from mta_client.simulator import scenario_names, serve  # noqa: PLC0415
 
-    options: dict[str, Any] = {"host": args.host, "port": args.port}
+    options: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "control": args.control,
+        "api_generation": args.api_generation,
+    }
     if args.scenario is not None:
         if args.scenario not in scenario_names():
             known = ", ".join(scenario_names())

@@ -378,12 +378,54 @@ def build_parser() -> argparse.ArgumentParser:
         )
     )
 
-    simulate = _command(commands, "simulate", "run the local simulator")
+    simulate = _command(
+        commands, "simulate", "run the local simulator", SIMULATE_EPILOG
+    )
     simulate.add_argument("--host", default="127.0.0.1")
     simulate.add_argument("--port", type=int, default=8080)
     simulate.add_argument("--scenario", metavar="NAME", default=None)
     simulate.add_argument("--speed", type=parse_positive, default=1.0, metavar="X")
+    simulate.add_argument(
+        "--control",
+        action="store_true",
+        help="also serve the control surface under /_simulator/ (see below)",
+    )
+    simulate.add_argument(
+        "--api-generation",
+        # The simulator's API_GENERATIONS; not imported, to keep `mta` quick.
+        choices=("muc47", "muc45"),
+        default="muc47",
+        help="the city's routes: muc47 (current, default) or muc45 (only the "
+        "legacy availability routes; mta then exits with 13)",
+    )
     return parser
+
+
+SIMULATE_EPILOG = """\
+The simulator answers like the city's API below
+http://HOST:PORT/buergeransicht/api/citizen/ (point --base-url there).
+Munich's public holidays have no slots.
+
+--control adds a control surface on the same port (JSON in, JSON out; off
+unless asked for, its paths then answer the city's 404 notFound). Control
+requests are never rate limited, counted or faulted:
+  GET    /_simulator/            the list of control paths
+  GET    /_simulator/outbox      mails sent, with activation links
+                                 (?to=ADDRESS, ?process_id=N, ?kind=KIND)
+  GET    /_simulator/faults      injected faults and the fault kinds
+  POST   /_simulator/faults      inject one: {"kind": "html_block",
+                                 "route": "available-calendar/", "method":
+                                 null, "times": 1, "probability": 1.0,
+                                 "status": null, "delay": null}
+  DELETE /_simulator/faults      clear all faults
+  GET    /_simulator/stats       requests by route, 429s, bookings, ...
+  GET    /_simulator/bookings    processes with their state (?status=S)
+  POST   /_simulator/bookings    {"process_id": N, "action": "confirm" |
+                                 "cancel" | "expire"}
+  POST   /_simulator/slots       release slots: {"office_id": N, "start":
+                                 UNIX, "minutes": 15}
+  GET    /_simulator/time        the simulated time (see --speed)
+"""
 
 
 def _add_book(book: argparse.ArgumentParser) -> None:

@@ -10,7 +10,7 @@ from aiohttp import web
 from mta_client.clock import ScaledClock, SystemClock
 
 from .app import create_app
-from .paths import API_PREFIX
+from .paths import API_PREFIX, CONTROL_PREFIX
 from .simulator import Simulator
 
 if TYPE_CHECKING:
@@ -41,6 +41,11 @@ class SimulatorServer:
     def base_url(self) -> str:
         """The client base URL, ending in ``/buergeransicht/api/citizen/``."""
         return f"http://{self.host}:{self.port}{API_PREFIX}"
+
+    @property
+    def control_url(self) -> str:
+        """The root of the control surface, ``…/_simulator/`` (if it is on)."""
+        return f"http://{self.host}:{self.port}{CONTROL_PREFIX}"
 
     async def start(self) -> None:
         """Start listening."""
@@ -87,17 +92,31 @@ async def serve(
     scenario: str = "munich-weekday",
     speed: float = 1.0,
     seed: int = 0,
+    control: bool = False,
+    api_generation: str = "muc47",
 ) -> None:
     """Serve a simulator until cancelled (``mta simulate``).
 
-    Prints one line with the base URL when ready. ``speed`` > 1 runs the
-    simulated city faster than real time (:class:`ScaledClock`).
+    Prints one line with the base URL when ready (and one with the control
+    surface's URL when ``control`` is on). ``speed`` > 1 runs the simulated
+    city faster than real time (:class:`ScaledClock`); ``api_generation``
+    picks the routes (see :data:`~mta_client.simulator.API_GENERATIONS`).
     """
     clock = SystemClock() if speed == 1.0 else ScaledClock(speed=speed)
-    simulator = Simulator(clock=clock, scenario=scenario, seed=seed)
+    simulator = Simulator(
+        clock=clock,
+        scenario=scenario,
+        seed=seed,
+        control=control,
+        api_generation=api_generation,
+    )
     async with SimulatorServer(simulator, host=host, port=port) as server:
-        print(  # noqa: T201 - the command's one line of output
-            f"Simulator ({scenario}, speed {speed:g}) listening on {server.base_url}",
+        generation = "" if api_generation == "muc47" else f", API {api_generation}"
+        print(  # noqa: T201 - the command's output
+            f"Simulator ({scenario}, speed {speed:g}{generation}) "
+            f"listening on {server.base_url}",
             flush=True,
         )
+        if control:
+            print(f"Control surface on {server.control_url}", flush=True)  # noqa: T201
         await asyncio.Event().wait()
