@@ -377,6 +377,14 @@ class AlertOptionsFlow(OptionsFlow):
 # --- subentries: watches ---------------------------------------------------------
 
 
+def _padded(text: str) -> str:
+    """``8:00-12:00`` as ``08:00-12:00`` (the library wants two-digit hours)."""
+    return "-".join(
+        part.strip().zfill(5) if ":" in part else part
+        for part in text.split("-")
+    )
+
+
 def _weekday_selector() -> SelectSelector:
     return SelectSelector(
         SelectSelectorConfig(
@@ -618,7 +626,7 @@ class WatchSubentryFlow(ConfigSubentryFlow):
             if not text.strip():
                 continue
             try:
-                parsed = TimeRange.parse(text)
+                parsed = TimeRange.parse(_padded(text))
             except ValueError:
                 errors[CONF_TIME_RANGES] = "invalid_time_range"
                 break

@@ -1,0 +1,1 @@
+"""Tests of the Munich Termin integration."""
