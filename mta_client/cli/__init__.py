@@ -36,7 +36,7 @@ from .output import Output
 from .parsing import build_parser
 from .slots import SlotQuery, plan_query, show_slots
 from .watchdefs import check_file_conflicts, watches_from_args
-from .watching import ObservedClient, WatchRun, poll_policy, run_watches, state_store
+from .watching import WatchRun, poll_policy, run_watches, state_store
 
 if TYPE_CHECKING:
     import argparse
@@ -150,9 +150,7 @@ def _check_base_url(base_url: str) -> None:
 async def _run(args: argparse.Namespace, out: Output) -> ExitCode:
     """Run a command that talks to the API."""
     command = _COMMANDS[args.command]
-    # The watch needs to hear of the failed looks the watcher waits out.
-    client_class = ObservedClient if args.command == "watch" else MTAClient
-    async with client_class(
+    async with MTAClient(
         base_url=args.base_url, request_timeout=args.timeout, retry=RETRY_POLICY
     ) as client:
         return await command(client, out, args)

@@ -1,18 +1,21 @@
 """``mta book``, ``mta cancel`` and ``mta confirm``.
 
 Booking is honest: reserve, fill in the person's data, pre-confirm, and
-leave the activation to the person, who gets the city's e-mail. When a step
+leave the activation to the person, who gets the city's e-mail - the
+library's one booking flow, :func:`mta_client.booking.book_slot`. When a step
 after the reservation fails, the reservation is cancelled so that the slot is
-free for others again. Personal data is never printed.
+free for others again, and the command says whether that worked. Personal
+data is never printed.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 import os
 from typing import TYPE_CHECKING, Any
 
+from mta_client.booking import BookingStep, book_slot
 from mta_client.client import BERLIN
 from mta_client.models import ContactDetails, ProcessCredentials, validated
 
@@ -21,6 +24,9 @@ from .output import format_clock, format_time, iso_berlin
 from .slots import fetch_calendar
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from mta_client.booking import BookedAppointment, BookingProgress
     from mta_client.client import MTAClient
     from mta_client.models import Appointment, Catalogue, Scope, Slot
 
@@ -100,91 +106,121 @@ async def book(
     contact: ContactDetails,
     catalogue: Catalogue,
 ) -> ExitCode:
-    """Reserve, update and pre-confirm; cancel the reservation if that fails."""
+    """Reserve, update and pre-confirm (:func:`mta_client.booking.book_slot`).
+
+    A reservation a later step cannot use is cancelled by the flow; the
+    command says whether that worked. Ctrl-C after the reservation cancels
+    it too: nothing would resume this booking.
+    """
     # Check the data against every office's rules before a slot is taken.
     for office in request.query.offices:
         contact.check_against(office.scope)
     slot = await _choose_slot(client, request)
-    reserved = await client.reserve_appointment(
-        office_id=slot.office_id,
-        services=list(request.query.services),
-        timestamp=slot.timestamp,
-    )
+    steps = _StepReporter(out)
     try:
-        await client.update_appointment(credentials=reserved, contact=contact)
-        booked = await client.preconfirm_appointment(credentials=reserved)
-    except BaseException:
-        await _release(client, out, reserved)
+        booked = await book_slot(
+            client,
+            office_id=slot.office_id,
+            services=list(request.query.services),
+            slot=slot,
+            contact=contact,
+            on_step=steps,
+            scope=_scope_of(catalogue, slot.office_id),
+        )
+    except asyncio.CancelledError:
+        if steps.held is not None:
+            await _release(client, steps, steps.held)
         raise
-    preconfirmed_at = datetime.now(UTC).replace(microsecond=0)
-    scope = booked.scope or reserved.scope or _scope_of(catalogue, slot.office_id)
-    _report_booking(
-        out,
-        booked=booked,
-        slot=slot,
-        scope=scope,
-        preconfirmed_at=preconfirmed_at,
-        request=request,
-    )
+    _report_booking(out, booked=booked, request=request)
     return ExitCode.OK
 
 
-async def _release(client: MTAClient, out: Output, reserved: Appointment) -> None:
-    """Cancel a reservation that will not be used (best effort, reported)."""
-    try:
-        await client.cancel_appointment(credentials=reserved)
-    except Exception as err:  # noqa: BLE001 - reported, the first error wins
-        minutes = reserved.scope.reservation_duration if reserved.scope else None
-        when = f" within {minutes} minutes" if minutes else ""
-        out.note(
-            f"could not cancel the reservation ({describe(err)}); "
-            f"the city releases it{when}"
-        )
-    else:
-        out.note(
-            f"booking failed; reservation {reserved.process_id} was cancelled "
+@dataclass
+class _StepReporter:
+    """Follows the booking's steps; reports how a failed attempt ended."""
+
+    out: Output
+    held: ProcessCredentials | None = None
+    reservation_minutes: int | None = None
+
+    def __call__(self, progress: BookingProgress) -> None:
+        """Note the credentials while held; report the release of a failed one."""
+        match progress.step:
+            case BookingStep.RESERVED:
+                self.held = progress.credentials
+                scope = progress.scope
+                self.reservation_minutes = scope.reservation_duration if scope else None
+            case BookingStep.BOOKED:
+                self.held = None
+            case BookingStep.RELEASED:
+                self.held = None
+                self.released(progress.credentials)
+            case BookingStep.RELEASE_FAILED:
+                self.held = None
+                self.release_failed(progress.cancel_error)
+            case _:
+                pass
+
+    def released(self, credentials: ProcessCredentials | None) -> None:
+        """Say that the reservation was cancelled."""
+        number = credentials.process_id if credentials else "?"
+        self.out.note(
+            f"booking failed; reservation {number} was cancelled "
             "so the slot is free again"
         )
 
+    def release_failed(self, err: BaseException | None) -> None:
+        """Say that the reservation could not be cancelled."""
+        minutes = self.reservation_minutes
+        when = f" within {minutes} minutes" if minutes else ""
+        why = describe(err) if err is not None else "unknown error"
+        self.out.note(
+            f"could not cancel the reservation ({why}); the city releases it{when}"
+        )
+
+
+async def _release(
+    client: MTAClient, steps: _StepReporter, credentials: ProcessCredentials
+) -> None:
+    """Cancel a reservation left by an interrupted booking (best effort)."""
+    try:
+        await client.cancel_appointment(credentials=credentials)
+    except Exception as err:  # noqa: BLE001 - reported; the interrupt wins
+        steps.release_failed(err)
+    else:
+        steps.released(credentials)
+
 
 def _report_booking(
-    out: Output,
-    *,
-    booked: Appointment,
-    slot: Slot,
-    scope: Scope | None,
-    preconfirmed_at: datetime,
-    request: BookingRequest,
+    out: Output, *, booked: BookedAppointment, request: BookingRequest
 ) -> None:
-    minutes = scope.activation_duration if scope else None
-    deadline = preconfirmed_at + timedelta(minutes=minutes) if minutes else None
-    office = booked.office_name or request.query.office_names.get(slot.office_id)
+    appointment = booked.appointment
+    slot = booked.slot
+    minutes = booked.activation_minutes
+    deadline = booked.activation_deadline
+    office = appointment.office_name or request.query.office_names.get(slot.office_id)
     document: dict[str, Any] = {
         "process_id": booked.process_id,
-        "status": booked.status.value,
+        "status": appointment.status.value,
         "start": iso_berlin(slot.start),
         "timestamp": slot.timestamp,
         "office_id": slot.office_id,
         "office_name": office,
-        "activation_deadline": iso_berlin(deadline) if deadline else None,
+        "activation_deadline": iso_berlin(deadline),
         "activation_minutes": minutes,
     }
     if request.show_credentials:
-        document["auth_key"] = booked.auth_key or None
+        document["auth_key"] = booked.credentials.auth_key or None
     out.result(document)
     out.text(f"Pre-confirmed appointment {booked.process_id}")
     out.text(f"  time:    {format_time(slot.start)} (Europe/Berlin)")
     out.text(f"  office:  {office} ({slot.office_id})")
     if request.show_credentials:
-        out.text(f"  auth key: {booked.auth_key}")
-    until = (
-        f"by {format_clock(deadline)} ({minutes} minutes)"
-        if deadline
-        else "soon (the city's deadline is short)"
-    )
+        out.text(f"  auth key: {booked.credentials.auth_key}")
     out.text("The city will e-mail an activation link to the address given.")
     out.text(
-        f"Click it (or run `mta confirm LINK`) {until}, or the appointment is released."
+        f"Click it (or run `mta confirm LINK`) by {format_clock(deadline)} "
+        f"({minutes} minutes), or the appointment is released."
     )
 
 

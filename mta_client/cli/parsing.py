@@ -84,11 +84,13 @@ after the city's per-minute update, using at most half of its rate limit.
 --interval sets the pause outside the windows (inside: at most 30 s);
 against the city's own server it is never below 30 s.
 
-Failed looks are reported on stderr and tried again later; a block by the
-city, a refused request or a changed API ends the watch with its exit code.
-A live status line is drawn on stderr when it is a terminal. Ctrl-C ends
-the watch (exit 0). --once looks once and exits with 0 when a fitting slot
-is free (even one an earlier run reported), or 3 when none is.
+Failed looks never end the watch: they are tried again (after 15 minutes
+when the city blocks this address or is in maintenance, after a minute
+otherwise), and each distinct error is reported once on stderr. A live
+status line is drawn on stderr when it is a terminal. Ctrl-C ends the watch
+(exit 0). --once looks once and exits with 0 when a fitting slot is free
+(even one an earlier run reported), or 3 when none is; --once and --checks
+end at the first failed look, with its exit code.
 """
 
 

@@ -1,24 +1,26 @@
 """``mta watch``: the watch engine (:class:`~mta_client.watcher.Watcher`) at a prompt.
 
-The watcher does the looking, the pacing, the remembering and the booking;
-this module chooses its poll policy and state store from the options, prints
-its events (one line, or one JSON object, per event), draws a live status
-line on a terminal, and decides when the command ends:
+The watcher does the looking, the pacing, the remembering, the booking and
+the waiting after failures (its :class:`~mta_client.watcher.PollPolicy`);
+this module picks the policy's interval and the state store from the
+options, prints the events (one line, or one JSON object, per event), draws
+a live status line on a terminal, and decides when the command ends:
 
+* without ``--once``/``--checks``, :meth:`Watcher.run` polls until Ctrl-C
+  (exit 0). A failed look never ends it: the watcher tries again after the
+  policy's back-off (15 minutes after a block or maintenance answer), and
+  the command prints each distinct error once, not every failed try, until
+  a look works again;
 * ``--once`` and ``--checks N`` look N times with :meth:`Watcher.check`,
-  pausing as the watcher would (its policy's interval, stretched to keep
-  within its share of the rate limit); a failed look is reported and waited
-  out, except the last, whose error ends the command like any other;
-* otherwise :meth:`Watcher.run` polls until Ctrl-C. It waits out failed
-  looks itself; failures that will not pass by waiting (a block by the city,
-  a refused request, a changed API) end the watch with their exit code.
+  pausing as the watcher would; the first failed look ends the command
+  with that error's exit code.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 import hashlib
 import os
@@ -26,21 +28,10 @@ from pathlib import Path
 import sys
 from typing import TYPE_CHECKING, Any, Self, TextIO
 
-from yarl import URL
-
-from mta_client.client import DEFAULT_BASE_URL, MTAClient
-from mta_client.exceptions import (
-    MTABudgetExceededError,
-    MTACaptchaError,
-    MTAConnectionError,
-    MTAError,
-    MTAMaintenanceError,
-    MTARateLimitError,
-    MTAServerError,
-)
+from mta_client.client import DEFAULT_BASE_URL
 from mta_client.store import JSONFileStore, MemoryStore, StateStore
 from mta_client.watch import BookingEvent, BookingState, SlotEvent, SlotEventKind
-from mta_client.watcher import PollPolicy, Watcher
+from mta_client.watcher import PollPolicy, Watcher, is_city
 
 from .exitcodes import CLIError, ExitCode, describe
 from .output import format_clock, format_time, iso_berlin
@@ -49,16 +40,17 @@ if sys.platform != "win32":
     import fcntl
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Mapping
 
-    from mta_client.models import AvailableCalendar
+    from mta_client.client import MTAClient
+    from mta_client.exceptions import MTAError
     from mta_client.watch import Watch, WatchEvent
+    from mta_client.watcher import PollResult
 
     from .output import Output
 
 __all__ = [
     "MIN_CITY_INTERVAL",
-    "ObservedClient",
     "StateLock",
     "WatchPrinter",
     "WatchRun",
@@ -69,19 +61,8 @@ __all__ = [
     "state_store",
 ]
 
-# Errors worth waiting out; anything else (blocked, invalid input, a changed
-# API) ends the watch loudly.
-TRANSIENT_ERRORS = (
-    MTAConnectionError,
-    MTAServerError,
-    MTARateLimitError,
-    MTABudgetExceededError,
-    MTAMaintenanceError,
-    MTACaptchaError,
-)
-
-MIN_CITY_INTERVAL = 30.0
-"""Shortest pause between looks against the city's own server (good citizen)."""
+MIN_CITY_INTERVAL = PollPolicy().min_city_interval
+"""Shortest pause between looks against the city's own server (the policy's)."""
 
 CANCEL_HINT = "cancel with: mta cancel <link from the city's e-mail>"
 
@@ -89,43 +70,21 @@ CANCEL_HINT = "cancel with: mta cancel <link from the city's e-mail>"
 def polite_interval(base_url: str, interval: float) -> float:
     """Return the interval to use: at least 30 s against the city's server.
 
-    The request budget alone would let a watch spend the city's whole rate
-    limit; one person's watch has no need for that. Other servers (the
+    The rule is the policy's (:meth:`PollPolicy.toward`); other servers (the
     simulator) may be asked as often as wanted.
     """
-    if _is_city(base_url):
-        return max(interval, MIN_CITY_INTERVAL)
-    return interval
-
-
-def _is_city(base_url: str) -> bool:
-    return URL(base_url).host == URL(DEFAULT_BASE_URL).host
+    return max(interval, MIN_CITY_INTERVAL) if is_city(base_url) else interval
 
 
 def poll_policy(base_url: str, interval: float | None) -> PollPolicy:
-    """The watcher's pacing for ``--interval`` (None: the watcher's defaults).
+    """The watcher's policy for ``--interval`` (None: the defaults).
 
-    ``--interval`` is the pause outside the city's release windows; inside
-    them the watcher looks at most every 30 s (the default), or as often as
-    ``--interval`` when that is shorter. Against the city's server neither
-    goes below :data:`MIN_CITY_INTERVAL` and the pauses after errors stay as
-    they are; against other servers (the simulator) those pauses shrink to
-    the interval too, so that tests and demos need not wait a minute.
+    See :meth:`PollPolicy.with_interval`: the pause outside the release
+    windows, at most 30 s inside them, never below 30 s against the city.
     """
-    default = PollPolicy()
     if interval is None:
-        return default
-    other = polite_interval(base_url, interval)
-    window = polite_interval(base_url, min(other, default.window_interval))
-    if _is_city(base_url):
-        return replace(default, other_interval=other, window_interval=window)
-    return replace(
-        default,
-        other_interval=other,
-        window_interval=window,
-        error_backoff=min(default.error_backoff, other),
-        block_backoff=min(default.block_backoff, other),
-    )
+        return PollPolicy()
+    return PollPolicy().with_interval(interval, base_url=base_url)
 
 
 def default_state_path(
@@ -208,32 +167,6 @@ class StateLock:
         self._handle = handle
 
 
-class ObservedClient(MTAClient):
-    """A client that tells :attr:`observer` how each calendar look went.
-
-    :meth:`Watcher.run` waits failed looks out by itself and keeps only the
-    error's class name; the command needs the error itself, to report it and
-    to stop on those that waiting will not cure. ``observer`` gets ``None``
-    after a look that worked, or the error.
-    """
-
-    observer: Callable[[MTAError | None], None] | None = None
-
-    async def get_available_calendar(
-        self, *args: Any, **kwargs: Any
-    ) -> AvailableCalendar:
-        """Ask as :meth:`MTAClient.get_available_calendar` does; tell the observer."""
-        try:
-            calendar = await super().get_available_calendar(*args, **kwargs)
-        except MTAError as err:
-            if self.observer is not None:
-                self.observer(err)
-            raise
-        if self.observer is not None:
-            self.observer(None)
-        return calendar
-
-
 @dataclass
 class WatchPrinter:
     """Writes events to stdout; notes, problems and the live status to stderr.
@@ -248,7 +181,11 @@ class WatchPrinter:
     state_path: Path | None = None
     new_slots: int = 0
     bookings: int = 0
+    errors: int = 0
+    last_look: float | None = None
+    requests: int = 0
     _status_shown: bool = field(default=False, repr=False)
+    _shown: set[tuple[str, str]] = field(default_factory=set, repr=False)
 
     @property
     def live(self) -> bool:
@@ -273,6 +210,28 @@ class WatchPrinter:
         if event.state is BookingState.BOOKED:
             self.bookings += 1
             self.out.note(self._credentials_note())
+
+    def after_look(self, result: PollResult, *, clock_time: float) -> None:
+        """Report a poll's errors, each distinct one once; redraw the status.
+
+        The watcher retries failed work by itself, often for a long time
+        (a block); one line per distinct error is enough. The same error is
+        reported again once a poll has gone through without any.
+        """
+        for failure in result.errors:
+            key = (type(failure.error).__name__, describe(failure.error))
+            if key not in self._shown:
+                self._shown.add(key)
+                self.problem(failure.error, failure.retry_after)
+        if not result.errors and result.requests:
+            self._shown.clear()
+        self.errors += len(result.errors)
+        self.status(
+            last_look=self.last_look,
+            requests=self.requests,
+            errors=self.errors,
+            next_at=clock_time + result.delay,
+        )
 
     def problem(self, err: MTAError, retry_in: float) -> None:
         """Report a failed look on stderr (and as a JSON line in JSON mode)."""
@@ -422,14 +381,31 @@ class WatchRun:
 async def run_watches(
     client: MTAClient, out: Output, run: WatchRun, *, names: Mapping[int, str]
 ) -> ExitCode:
-    """Watch; return OK, or NOTHING_FOUND when counted looks found nothing."""
+    """Watch; return OK, or NOTHING_FOUND when counted looks found nothing.
+
+    Without ``run.checks`` this returns only when cancelled (Ctrl-C).
+    Counted looks end at the first failed one, raising its error (the
+    command's exit code).
+    """
     printer = WatchPrinter(
         out=out,
         names=names,
         show_credentials=run.show_credentials,
         state_path=run.state_path,
     )
-    watcher = Watcher(client, store=run.store, policy=run.policy, on_event=printer)
+
+    def after_look(result: PollResult) -> None:
+        printer.last_look = watcher.stats.last_poll
+        printer.requests = client.budget.sent
+        printer.after_look(result, clock_time=watcher.clock.time())
+
+    watcher = Watcher(
+        client,
+        store=run.store,
+        policy=run.policy,
+        on_event=printer,
+        after_look=after_look if run.checks is None else None,
+    )
     for watch in run.watches:
         watcher.add(watch)
     async with contextlib.AsyncExitStack() as stack:
@@ -440,39 +416,28 @@ async def run_watches(
         # errors (an unreadable state file) end the command at once.
         await watcher.load()
         if run.checks is None:
-            await _watch_until_stopped(watcher, printer)
-            return ExitCode.OK
+            await watcher.run()
+            return ExitCode.OK  # pragma: no cover - run() ends by cancelling
         await _look(watcher, printer, run.checks)
     return _outcome(watcher, printer, out, run.state_path)
 
 
 async def _look(watcher: Watcher, printer: WatchPrinter, checks: int) -> None:
-    """Look ``checks`` times, pausing as the watcher's policy says."""
+    """Look ``checks`` times, pausing as the watcher's policy says.
+
+    A failed look raises: counted looks are for scripts, which want the
+    error's exit code rather than a retry.
+    """
     clock = watcher.clock
     budget = watcher.client.budget
-    failed = 0
     for number in range(1, checks + 1):
-        last = number == checks
         sent = budget.sent
-        try:
-            await watcher.check()
-        except TRANSIENT_ERRORS as err:
-            if last:
-                raise
-            failed += 1
-            pause = watcher.retry_delay(err)
-            printer.problem(err, pause)
-        else:
-            pause = _pause(watcher, budget.sent - sent)
-        if last:
+        await watcher.check()
+        if number == checks:
             return
+        pause = _pause(watcher, budget.sent - sent)
         now = clock.time()
-        printer.status(
-            last_look=now,
-            requests=watcher.client.budget.sent,
-            errors=failed,
-            next_at=now + pause,
-        )
+        printer.status(last_look=now, requests=budget.sent, next_at=now + pause)
         await clock.sleep(pause)
 
 
@@ -485,41 +450,6 @@ def _pause(watcher: Watcher, used: int) -> float:
     budget = watcher.client.budget
     per_second = budget.limit * watcher.policy.budget_share / budget.window
     return max(watcher.interval(), used / per_second)
-
-
-async def _watch_until_stopped(watcher: Watcher, printer: WatchPrinter) -> None:
-    """Run the watcher until cancelled, or until a look fails for good."""
-    client = watcher.client
-    runner = asyncio.create_task(watcher.run(), name="mta-watch")
-    fatal: list[MTAError] = []
-
-    def observe(err: MTAError | None) -> None:
-        if err is None:
-            printer.status(
-                last_look=watcher.clock.time(),
-                requests=client.budget.sent,
-                errors=watcher.stats.errors,
-            )
-        elif isinstance(err, TRANSIENT_ERRORS):
-            printer.problem(err, watcher.retry_delay(err))
-        else:
-            fatal.append(err)
-            runner.cancel()
-
-    if isinstance(client, ObservedClient):
-        client.observer = observe
-    try:
-        await runner
-    except asyncio.CancelledError:
-        current = asyncio.current_task()
-        if fatal and not (current and current.cancelling()):
-            raise fatal[0] from None
-        raise
-    finally:
-        if isinstance(client, ObservedClient):
-            client.observer = None
-        runner.cancel()
-        await asyncio.gather(runner, return_exceptions=True)
 
 
 def _outcome(

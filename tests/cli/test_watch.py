@@ -178,16 +178,14 @@ def test_watch_reports_new_and_vanished_slots(mta: Run, sim: Simulator) -> None:
     assert result.code == ExitCode.NOTHING_FOUND
 
 
-def test_watch_survives_a_transient_failure(mta: Run, sim: Simulator) -> None:
+def test_watch_checks_end_at_a_failed_look(mta: Run, sim: Simulator) -> None:
+    # Counted looks are for scripts: the first failure is the exit code; the
+    # waiting and retrying is the continuous watch's (see tests/watch).
     sim.faults.add(kind="server_error", route="available-calendar/", times=1)
-    result = mta(*WATCH, "--checks", "2", "--interval", "0.05", "--json")
-    assert result.code == 0
-    assert result.err.startswith("mta: look failed: An internal error has occurred.")
-    assert "next try in 0 s" in result.err
-    events = result.lines()
-    assert events[0]["event"] == "error"
-    assert events[0]["error"] == "MTAServerError"
-    assert any(e["event"] == "new" for e in events[1:])
+    result = mta(*WATCH, "--checks", "2", "--interval", "0.05")
+    assert result.code == ExitCode.INVALID_RESPONSE
+    assert result.err == "mta: error: An internal error has occurred. (HTTP 500)\n"
+    assert sim.stats.faults["server_error"] == 1
 
 
 def test_watch_fails_loudly_on_the_last_check(mta: Run, sim: Simulator) -> None:
@@ -197,38 +195,12 @@ def test_watch_fails_loudly_on_the_last_check(mta: Run, sim: Simulator) -> None:
     assert result.err == "mta: error: An internal error has occurred. (HTTP 500)\n"
 
 
-def test_watch_stops_on_a_block(mta: Run, sim: Simulator) -> None:
+def test_watch_checks_end_on_a_block(mta: Run, sim: Simulator) -> None:
     sim.faults.add(kind="html_block", route="available-calendar/", times=None)
-    result = mta(*WATCH, "--interval", "0.05")  # would run forever otherwise
+    result = mta(*WATCH, "--checks", "3", "--interval", "0.05")
     assert result.code == ExitCode.BLOCKED
     assert result.err.startswith("mta: error: blocked by the city's server")
-
-
-def test_watch_runs_until_a_block(mta: Run, sim: Simulator) -> None:
-    def block(_at: float) -> None:
-        sim.faults.add(kind="html_block", route="available-calendar/", times=None)
-
-    sim.schedule(real_time.time() + 0.3, block)
-    result = mta(*WATCH, "--interval", "0.05")
-    assert result.code == ExitCode.BLOCKED
-    # The watcher looked (and reported) until the city blocked it; with half
-    # of the rate limit for one group of watches, it looks every 2 s at most.
-    assert result.out.startswith("new   ")
-    assert sim.stats.requests_by_route["available-calendar/"] == 2
-    assert result.err.startswith("mta: error: blocked by the city's server")
-
-
-def test_watch_waits_out_a_failure_until_a_block(mta: Run, sim: Simulator) -> None:
-    sim.faults.add(kind="server_error", route="available-calendar/", times=1)
-    sim.faults.add(kind="html_block", route="available-calendar/", times=None)
-    result = mta(*WATCH, "--interval", "0.05", "--json")
-    assert result.code == ExitCode.BLOCKED
-    lines = result.err.splitlines()
-    assert lines[0] == (
-        "mta: look failed: An internal error has occurred. (HTTP 500); next try in 0 s"
-    )
-    assert lines[1].startswith("mta: error: blocked by the city's server")
-    assert result.lines()[0]["event"] == "error"
+    assert sim.stats.faults["html_block"] == 1  # no second look
 
 
 def test_watch_rejects_zero_checks(mta: Run) -> None:
