@@ -9,8 +9,15 @@ first bookable day of the slots window. So:
   over the union of their date windows, and the answer fans out to each;
 * a watch whose weekday or time filter does not fit that first bookable day
   needs the times of later days: :func:`days_needed` names only the days it
-  still needs (bookable, in its window, on its weekdays), a few at most, and
-  only for the offices that have something free on that day.
+  still needs (bookable, in its window, on its weekdays, not a holiday), a
+  few at most, and only for the offices that have something free on that
+  day.
+
+Munich's offices are closed on Bavarian public holidays, Assumption Day (15
+August) included, since Munich counts as predominantly Catholic: no slot
+comes on those days (:func:`office_holiday`), so no request is spent on
+asking for their times. A slot the city does list on such a day is still
+reported - the city's answer wins over the calendar.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ from datetime import date, datetime, timedelta
 import logging
 from typing import TYPE_CHECKING
 
+import holidays
+
 from .models import MAX_RANGE_DAYS, AvailableCalendar, Catalogue, ServiceRequest
 
 if TYPE_CHECKING:
@@ -27,9 +36,23 @@ if TYPE_CHECKING:
 
     from .watch import Watch
 
-__all__ = ["DayQuery", "QueryGroup", "days_needed", "plan"]
+__all__ = ["DayQuery", "QueryGroup", "days_needed", "office_holiday", "plan"]
 
 _LOGGER = logging.getLogger(__name__)
+
+# Bavaria's public holidays; "catholic" adds Assumption Day, a holiday in
+# Munich (and most of Bavaria). Years are filled in as they are asked for.
+_BAVARIA = holidays.country_holidays(
+    "DE", subdiv="BY", categories=("public", "catholic")
+)
+
+
+def office_holiday(day: date) -> str | None:
+    """The name of the Bavarian public holiday on ``day``, if it is one.
+
+    Munich's offices are closed then: no slot comes on such a day.
+    """
+    return _BAVARIA.get(day)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,6 +147,7 @@ def days_needed(
 
     A day is needed by a watch when it is bookable (listed, or the server's
     ``nextBookableDate``), its slot times were not in ``calendar`` already,
+    it is no public holiday (:func:`office_holiday`: the offices are closed),
     it fits the watch's window, weekdays and lead time, and it is earlier
     than ``best[watch.id]``, the day of the earliest fitting slot the watch
     already knows: the earliest slot is the one worth having. Each watch
@@ -153,6 +177,7 @@ def days_needed(
             for day in sorted(providers)
             if day not in timed
             and (known is None or day < known)
+            and office_holiday(day) is None
             and watch.day_fits(day, now)
             and providers[day] & set(watch.office_ids)
         ]

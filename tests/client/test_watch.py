@@ -16,7 +16,7 @@ from mta_client import (
     ServiceRequest,
     Slot,
 )
-from mta_client.planner import days_needed, plan
+from mta_client.planner import days_needed, office_holiday, plan
 from mta_client.watch import TimeRange, Watch
 
 from .helpers import load_fixture
@@ -302,3 +302,39 @@ def test_days_needed_uses_next_bookable_date() -> None:
     answer = calendar([], nextBookableDate="2027-01-05")
     (query,) = days_needed(group, answer, NOW)
     assert (query.day, query.office_ids) == (date(2027, 1, 5), (1, 2))
+
+
+def test_days_needed_skips_bavarian_holidays() -> None:
+    # Munich's offices are closed on public holidays: no request is spent on
+    # them. Assumption Day counts in Munich.
+    assumption = datetime(2028, 8, 14, 8, tzinfo=BERLIN)  # a Monday
+    (group,) = plan([watch(weekdays="tue,wed", office_ids=[1])], assumption)
+    answer = calendar(
+        [
+            ("2028-08-14", "1", [("1", [1849939200])]),  # Monday, with times
+            ("2028-08-15", "1", []),  # Assumption Day (Tuesday)
+            ("2028-08-16", "1", []),  # Wednesday
+        ],
+        slotsStartDate="2028-08-14",
+        slotsEndDate="2028-08-14",
+    )
+    assert [q.day for q in days_needed(group, answer, assumption)] == [
+        date(2028, 8, 16)
+    ]
+    christmas = datetime(2026, 12, 22, 8, tzinfo=BERLIN)  # a Tuesday
+    (group,) = plan([watch(weekdays="fri,sat,mon", office_ids=[1])], christmas)
+    answer = calendar(
+        [
+            ("2026-12-22", "1", [("1", [1797930000])]),
+            ("2026-12-25", "1", []),  # Christmas Day (Friday)
+            ("2026-12-26", "1", []),  # St Stephen's Day (Saturday)
+            ("2026-12-28", "1", []),  # Monday
+        ],
+        slotsStartDate="2026-12-22",
+        slotsEndDate="2026-12-22",
+    )
+    assert [q.day for q in days_needed(group, answer, christmas)] == [
+        date(2026, 12, 28)
+    ]
+    assert office_holiday(date(2028, 8, 15)) == "Mariä Himmelfahrt"
+    assert office_holiday(date(2028, 8, 16)) is None
