@@ -12,7 +12,7 @@ The city then e-mails an activation link, which the person must click.
 import asyncio
 import sys
 
-from mta_client import ContactDetails, MTAClient, MTAError, MTASlotUnavailableError
+from mta_client import ContactDetails, MTAClient, MTASlotUnavailableError, book_slot
 
 WOHNSITZANMELDUNG = 1063475
 
@@ -28,22 +28,22 @@ async def book(base_url: str, family_name: str, email: str) -> int:
         )
         for slot in calendar.slots:
             try:
-                reserved = await client.reserve_appointment(
+                # The library's one booking flow: it cancels the reservation
+                # itself when filling in or pre-confirming fails.
+                booked = await book_slot(
+                    client,
                     office_id=slot.office_id,
                     services={WOHNSITZANMELDUNG: 1},
-                    timestamp=slot,
+                    slot=slot,
+                    contact=contact,
                 )
             except MTASlotUnavailableError:
                 continue  # someone was faster: try the next slot
-            try:
-                await client.update_appointment(credentials=reserved, contact=contact)
-                done = await client.preconfirm_appointment(credentials=reserved)
-            except MTAError:
-                # Honest booking: never leave an unusable reservation behind.
-                await client.cancel_appointment(credentials=reserved)
-                raise
-            print(f"pre-confirmed {done.process_id} at {slot.start.isoformat()};")
-            print("now click the activation link in the city's e-mail")
+            print(f"pre-confirmed {booked.process_id} at {slot.start.isoformat()};")
+            print(
+                "now click the activation link in the city's e-mail by "
+                f"{booked.activation_deadline:%H:%M} UTC"
+            )
             return 0
     print("no free slot")
     return 3
