@@ -20,7 +20,7 @@ from .telegram import InlineButton
 from .watch import BookingEvent, BookingState, SlotEvent, SlotEventKind
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
     from datetime import datetime
 
     from .models import Catalogue
@@ -35,6 +35,7 @@ __all__ = [
     "booking_page_url",
     "format_event",
     "format_local_time",
+    "format_slot_events",
 ]
 
 BOOKING_PAGE: Final = "https://stadt.muenchen.de/buergerservice/terminvereinbarung.html"
@@ -108,7 +109,10 @@ _MONTHS_EN: Final = (
 _WORDS: Final[dict[str, dict[str, str]]] = {
     "en": {
         "new": "New appointment slot: {when}",
+        "new_many": "{count} new appointment slots, the earliest {when}",
         "gone": "Slot taken: {when}",
+        "gone_many": "{count} slots taken, the earliest {when}",
+        "more": "… and {count} more",
         "booked": "Appointment booked: {when}",
         "booking_failed": "Booking failed",
         "booking_retry": "Booking attempt failed",
@@ -138,7 +142,10 @@ _WORDS: Final[dict[str, dict[str, str]]] = {
     },
     "de": {
         "new": "Neuer freier Termin: {when}",
+        "new_many": "{count} neue freie Termine, der früheste {when}",
         "gone": "Termin vergeben: {when}",
+        "gone_many": "{count} Termine vergeben, der früheste {when}",
+        "more": "… und {count} weitere",
         "booked": "Termin gebucht: {when}",
         "booking_failed": "Buchung fehlgeschlagen",
         "booking_retry": "Buchungsversuch fehlgeschlagen",
@@ -237,6 +244,79 @@ def format_event(
     return _booking_alert(event, services, catalogue, lang)
 
 
+def format_slot_events(
+    events: Sequence[SlotEvent],
+    *,
+    catalogue: Catalogue | None = None,
+    language: str = "en",
+    book_token: str | None = None,
+    limit: int = 5,
+) -> Alert:
+    """Return one alert for several slot events of one kind (one look's finds).
+
+    A look often finds many slots at once; one message lists the earliest
+    ``limit`` of them (and how many more), so that a chat is not flooded.
+    The link and the "Book it" button (``book_token``) are for the earliest.
+    One event gives the same alert as :func:`format_event`.
+
+    Raises:
+        ValueError: no events, or events of different kinds.
+
+    """
+    if not events:
+        raise ValueError("no events")
+    if len({e.kind for e in events}) != 1:
+        raise ValueError("events of one kind only")
+    ordered = sorted(events, key=lambda e: (e.start, e.office_id))
+    lang = _language(language)
+    first = ordered[0]
+    if len(ordered) == 1:
+        return _slot_alert(first, catalogue, lang, book_token)
+    words = _WORDS[lang]
+    when = format_local_time(first.start, language=lang)
+    lines = [
+        f"\N{BULLET} {format_local_time(e.start, language=lang)}, "
+        f"{_office(e.office_id, catalogue, lang)}"
+        for e in ordered[:limit]
+    ]
+    if len(ordered) > limit:
+        lines.append(words["more"].format(count=len(ordered) - limit))
+    services = {s for e in ordered for s in e.services}
+    if services:
+        names = _services(sorted(services), catalogue, lang)
+        lines.append(words["services"].format(services=names))
+    watches = sorted({e.watch_id for e in ordered})
+    lines.append(words["watch"].format(watch=", ".join(watches)))
+    if first.kind is SlotEventKind.GONE:
+        return Alert(
+            kind=AlertKind.GONE,
+            title=words["gone_many"].format(count=len(ordered), when=when),
+            message="\n".join(lines),
+        )
+    url = _url(first.services, first.office_id)
+    buttons = _new_slot_buttons(words, url, book_token)
+    if url is not None:
+        lines.append(words["book_at"].format(url=url))
+    return Alert(
+        kind=AlertKind.NEW,
+        title=words["new_many"].format(count=len(ordered), when=when),
+        message="\n".join(lines),
+        url=url,
+        buttons=(buttons,) if buttons else (),
+    )
+
+
+def _new_slot_buttons(
+    words: dict[str, str], url: str | None, book_token: str | None
+) -> tuple[InlineButton, ...]:
+    buttons: list[InlineButton] = []
+    if book_token is not None:
+        buttons.append(InlineButton(words["book_it"], callback_data=book_token))
+    if url is not None:
+        buttons.append(InlineButton(words["open_page"], url=url))
+    return tuple(buttons)
+
+
 def _slot_alert(
     event: SlotEvent, catalogue: Catalogue | None, lang: str, book_token: str | None
 ) -> Alert:
@@ -258,18 +338,15 @@ def _slot_alert(
             message="\n".join(lines),
         )
     url = _url(event.services, event.office_id)
-    buttons: list[InlineButton] = []
-    if book_token is not None:
-        buttons.append(InlineButton(words["book_it"], callback_data=book_token))
+    buttons = _new_slot_buttons(words, url, book_token)
     if url is not None:
         lines.append(words["book_at"].format(url=url))
-        buttons.append(InlineButton(words["open_page"], url=url))
     return Alert(
         kind=AlertKind.NEW,
         title=words["new"].format(when=when),
         message="\n".join(lines),
         url=url,
-        buttons=(tuple(buttons),) if buttons else (),
+        buttons=(buttons,) if buttons else (),
     )
 
 

@@ -13,6 +13,7 @@ from mta_client.alerts import (
     booking_page_url,
     format_event,
     format_local_time,
+    format_slot_events,
 )
 from mta_client.models import Catalogue, ContactDetails
 from mta_client.telegram import InlineButton
@@ -236,3 +237,64 @@ def test_alert_kind() -> None:
 def test_book_token_is_checked() -> None:
     with pytest.raises(ValueError, match="64 bytes"):
         format_event(slot_event(), book_token="x" * 65)
+
+
+def many(kind: SlotEventKind, count: int) -> list[SlotEvent]:
+    return [
+        SlotEvent(
+            kind=kind,
+            watch_id="passport",
+            office_id=10489,
+            start=WINTER.replace(minute=30 + 5 * i)
+            if i < 6
+            else WINTER.replace(hour=9),
+            services=((1063441, 1),),
+            seen_at=0.0,
+        )
+        for i in reversed(range(count))
+    ]
+
+
+def test_many_new_slots_in_one_alert() -> None:
+    alert = format_slot_events(
+        many(SlotEventKind.NEW, 7), catalogue=CATALOGUE, book_token="tok", limit=3
+    )
+    url = booking_page_url(1063441, 10489)
+    assert alert.kind is AlertKind.NEW
+    assert alert.title == "7 new appointment slots, the earliest Tue 24 Nov 2026, 08:30"
+    assert alert.message == (
+        "• Tue 24 Nov 2026, 08:30, Bürgerbüro Ruppertstraße\n"
+        "• Tue 24 Nov 2026, 08:35, Bürgerbüro Ruppertstraße\n"
+        "• Tue 24 Nov 2026, 08:40, Bürgerbüro Ruppertstraße\n"
+        "… and 4 more\n"
+        "Services: Reisepass\n"
+        "Watch: passport\n"
+        f"Book at: {url}"
+    )
+    assert alert.buttons == (
+        (
+            InlineButton("Book it", callback_data="tok"),
+            InlineButton("Open booking page", url=url),
+        ),
+    )
+
+
+def test_many_gone_slots_german() -> None:
+    alert = format_slot_events(many(SlotEventKind.GONE, 2), language="de")
+    assert alert.kind is AlertKind.GONE
+    assert alert.title == "2 Termine vergeben, der früheste Di., 24.11.2026, 08:30 Uhr"
+    assert alert.buttons == ()
+    assert "… und" not in alert.message
+
+
+def test_one_slot_event_is_the_single_alert() -> None:
+    [event] = many(SlotEventKind.NEW, 1)
+    assert format_slot_events([event]) == format_event(event)
+
+
+def test_slot_events_must_be_of_one_kind() -> None:
+    with pytest.raises(ValueError, match="no events"):
+        format_slot_events([])
+    mixed = [*many(SlotEventKind.NEW, 1), *many(SlotEventKind.GONE, 1)]
+    with pytest.raises(ValueError, match="one kind"):
+        format_slot_events(mixed)
