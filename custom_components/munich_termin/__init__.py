@@ -111,6 +111,7 @@ async def async_setup_entry(
     # entry; the engine resumes from its stored state.
     entry.async_on_unload(entry.add_update_listener(_async_reload))
     await hass.config_entries.async_forward_entry_setups(entry, _platforms())
+    coordinator.async_entities_ready()
     return True
 
 

@@ -190,6 +190,8 @@ class MunichTerminCoordinator(DataUpdateCoordinator[dict[str, "WatchStatus"]]):
         self._polling = False
         self._maintenance_since: float | None = None
         self._reminders: dict[str, tuple[datetime, CALLBACK_TYPE]] = {}
+        # Events of the first look come before the event entities exist.
+        self._held: list[tuple[str, str, dict[str, Any]]] | None = []
 
     # --- engine hooks ----------------------------------------------------------
 
@@ -311,13 +313,7 @@ class MunichTerminCoordinator(DataUpdateCoordinator[dict[str, "WatchStatus"]]):
         self._recent.append(event)
         kind, attributes = self.describe_event(event)
         if kind is not None:
-            async_dispatcher_send(
-                self.hass,
-                signal_event(self.config_entry.entry_id),
-                event.watch_id,
-                kind,
-                attributes,
-            )
+            self._dispatch(event.watch_id, kind, attributes)
         alerts = getattr(self.config_entry, "runtime_data", None)
         forwarder = alerts.alerts if alerts is not None else None
         if forwarder is not None:
@@ -357,6 +353,26 @@ class MunichTerminCoordinator(DataUpdateCoordinator[dict[str, "WatchStatus"]]):
             return EVENT_BOOKING_FAILED, attributes
         return None, attributes
 
+    def _dispatch(self, watch_id: str, kind: str, attributes: dict[str, Any]) -> None:
+        """Hand an event to the event entities (held until they exist)."""
+        if self._held is not None:
+            self._held.append((watch_id, kind, attributes))
+            return
+        async_dispatcher_send(
+            self.hass,
+            signal_event(self.config_entry.entry_id),
+            watch_id,
+            kind,
+            attributes,
+        )
+
+    @callback
+    def async_entities_ready(self) -> None:
+        """The platforms are set up: show the events of the first look."""
+        held, self._held = self._held or [], None
+        for item in held:
+            self._dispatch(*item)
+
     # --- activation reminders ----------------------------------------------------
 
     @callback
@@ -392,9 +408,9 @@ class MunichTerminCoordinator(DataUpdateCoordinator[dict[str, "WatchStatus"]]):
     ) -> Callable[[datetime], None]:
         @callback
         def remind(_now: datetime) -> None:
-            async_dispatcher_send(
-                self.hass,
-                signal_event(self.config_entry.entry_id),
+            # Reminded once per deadline: keep it, with nothing left to cancel.
+            self._reminders[watch_id] = (deadline, lambda: None)
+            self._dispatch(
                 watch_id,
                 EVENT_ACTIVATION_DUE,
                 {"activation_deadline": deadline.isoformat()},
