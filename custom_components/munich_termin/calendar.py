@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from homeassistant.components.calendar import CalendarEntity, CalendarEvent
 from homeassistant.components.calendar.const import CalendarEventStatus
+from homeassistant.util import dt as dt_util
 
 from .entity import WatchEntity, add_watch_entities
 from .offers import offer_token
@@ -59,8 +60,9 @@ class WatchCalendar(WatchEntity, CalendarEntity):
         ):
             events.append(
                 CalendarEvent(
-                    start=booking.start,
-                    end=booking.start + self._length(booking.office_id),
+                    start=dt_util.as_local(booking.start),
+                    end=dt_util.as_local(booking.start)
+                    + self._length(booking.office_id),
                     summary=booked.format(
                         office=office_label(catalogue, booking.office_id)
                     ),
@@ -74,8 +76,8 @@ class WatchCalendar(WatchEntity, CalendarEntity):
             offer = offer_token(self.watch_id, slot.office_id, slot.start)
             events.append(
                 CalendarEvent(
-                    start=slot.start,
-                    end=slot.start + self._length(slot.office_id),
+                    start=dt_util.as_local(slot.start),
+                    end=dt_util.as_local(slot.start) + self._length(slot.office_id),
                     summary=free.format(office=office),
                     location=office,
                     description=offer_text.format(offer=offer),

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import freezegun
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.config_entries import ConfigSubentryData
+from homeassistant.config_entries import ConfigSubentryData, ConfigSubentryDataWithId
 from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -33,6 +33,7 @@ EINBUERGERUNG = 1071907
 RUPPERT = 10489
 ORLEANS = 102522
 EINBUERGERUNGSBEHOERDE = 10471
+WATCH_ID = "01JWATCH000000000000000000"
 FAMILY_NAME = "Zwackelmann"
 EMAIL = "zenzi.zwackelmann@example.org"
 TELEPHONE = "+4915112345678"
@@ -122,8 +123,9 @@ async def server(sim: Simulator) -> AsyncIterator[SimulatorServer]:
 def subentries() -> list[ConfigSubentryData]:
     """The entry's watches (override per test module)."""
     return [
-        ConfigSubentryData(
+        ConfigSubentryDataWithId(
             data=watch_data(),
+            subentry_id=WATCH_ID,
             subentry_type=SUBENTRY_WATCH,
             title="Wohnsitz",
             unique_id=None,
