@@ -375,7 +375,8 @@ class Office(_Model):
     organization: _Text = None
     organization_unit: _Text = None
     slot_time_in_minutes: _Number = None
-    version: StrictFloat | None = None
+    # office.json's "version" (of the availability data) means nothing to a
+    # client and is ignored, like every field not modelled here.
     geo: Annotated[Geo | None, BeforeValidator(_no_object)] = None
     disabled_by_services: Annotated[
         list[StrictInt], BeforeValidator(_null_as_empty_list)
@@ -573,7 +574,7 @@ class Slot(_Model):
     @property
     def timestamp(self) -> int:
         """The Unix timestamp the city expects when reserving."""
-        return int((self.start - _EPOCH).total_seconds())
+        return int(self.start.timestamp())
 
 
 class AvailableCalendar(_Model):
