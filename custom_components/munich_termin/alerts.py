@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.components.notify.const import NotifyEntityFeature
@@ -32,7 +32,13 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
-from mta_client.alerts import Alert, AlertKind, alert_kind, format_event
+from mta_client.alerts import (
+    Alert,
+    AlertKind,
+    alert_kind,
+    format_event,
+    format_slot_events,
+)
 from mta_client.telegram import (
     DEFAULT_API_URL,
     AlertQueue,
@@ -97,6 +103,15 @@ class _Notification:
     message: str
 
 
+@dataclass(kw_only=True)
+class _Batch:
+    """Slot events of one watch and kind, waiting for the end of the look."""
+
+    watch: Watch | None
+    catalogue: Catalogue | None
+    events: list[WatchEvent] = field(default_factory=list)
+
+
 class AlertForwarder:
     """Forwards watch events (and the notify entity's messages) to their targets."""
 
@@ -124,6 +139,8 @@ class AlertForwarder:
         self._notifications: asyncio.Queue[_Notification] = asyncio.Queue(maxsize=500)
         self._announced: OrderedDict[str, str] = OrderedDict()
         self._messages: OrderedDict[str, tuple[int, str]] = OrderedDict()
+        self._batches: dict[tuple[str, AlertKind], _Batch] = {}
+        self._flush_handle: asyncio.Handle | None = None
         self._reauth_started = False
         self._started = False
 
@@ -158,6 +175,9 @@ class AlertForwarder:
     async def async_stop(self) -> None:
         """Stop sending (the entry cancels the workers; pending alerts are dropped)."""
         self._started = False
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
         if self.queue is not None and self.queue.pending:
             LOGGER.debug("%s Telegram alerts not sent at unload", self.queue.pending)
 
@@ -199,41 +219,97 @@ class AlertForwarder:
         watch: Watch | None,
         catalogue: Catalogue | None,
     ) -> None:
-        """Announce a watch event, once, if its kind is switched on."""
+        """Announce a watch event, once, if its kind is switched on.
+
+        The slot events of one look (delivered one after the other, in one
+        go) become one message per watch and kind; a booking event flushes
+        them and goes out on its own.
+        """
         kind = alert_kind(event)
         subject, state = _event_key(event)
-        if isinstance(event, SlotEvent) and kind is AlertKind.GONE:
-            self._take_button_off(subject, event, catalogue)
+        if isinstance(event, SlotEvent):
+            # A slot that came and went before the end of the look is news
+            # no more.
+            self._unbatch(event)
+            if kind is AlertKind.GONE:
+                self._take_button_off(subject, event, catalogue)
         repeated = self._announced.get(subject) == state
         self._remember(self._announced, subject, state)
         if repeated or not self.kinds[kind]:
             return
-        language = self.hass.config.language
-        if self.notify_entities:
-            alert = format_event(
-                event, catalogue=catalogue, watch=watch, language=language
+        if isinstance(event, SlotEvent):
+            batch = self._batches.setdefault(
+                (event.watch_id, kind), _Batch(watch=watch, catalogue=catalogue)
             )
-            self._queue_notification(alert)
-        if self.queue is not None and self.chat_id is not None:
-            token = _book_token(event, watch)
-            alert = format_event(
-                event,
-                catalogue=catalogue,
-                watch=watch,
-                language=language,
-                book_token=token,
-            )
-            text = alert.text
+            batch.events.append(event)
+            if self._flush_handle is None:
+                self._flush_handle = self.hass.loop.call_soon(self._flush)
+            return
+        self._flush()
+        self._announce([event], watch, catalogue)
 
-            def remember(message_id: int) -> None:
+    def _unbatch(self, event: SlotEvent) -> None:
+        other = AlertKind.GONE if event.kind is SlotEventKind.NEW else AlertKind.NEW
+        batch = self._batches.get((event.watch_id, other))
+        if batch is None:
+            return
+        batch.events = [
+            e
+            for e in batch.events
+            if not (isinstance(e, SlotEvent) and e.key == event.key)
+        ]
+        if not batch.events:
+            del self._batches[(event.watch_id, other)]
+
+    @callback
+    def _flush(self) -> None:
+        """Announce the slot events gathered since the last flush."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        batches, self._batches = self._batches, {}
+        for batch in batches.values():
+            self._announce(batch.events, batch.watch, batch.catalogue)
+
+    def _announce(
+        self,
+        events: list[WatchEvent],
+        watch: Watch | None,
+        catalogue: Catalogue | None,
+    ) -> None:
+        language = self.hass.config.language
+        slots = [e for e in events if isinstance(e, SlotEvent)]
+        earliest = min(slots, key=lambda e: (e.start, e.office_id)) if slots else None
+
+        def alert(book_token: str | None = None) -> Alert:
+            if slots:
+                return format_slot_events(
+                    slots,
+                    catalogue=catalogue,
+                    language=language,
+                    book_token=book_token,
+                )
+            return format_event(
+                events[0], catalogue=catalogue, watch=watch, language=language
+            )
+
+        if self.notify_entities:
+            self._queue_notification(alert())
+        if self.queue is None or self.chat_id is None:
+            return
+        token = _book_token(earliest, watch) if earliest is not None else None
+        message = alert(token)
+        text = message.text
+        on_sent = None
+        if token is not None and earliest is not None:
+            # The "Book it" button books the earliest slot: when it is gone,
+            # the button goes.
+            subject = _event_key(earliest)[0]
+
+            def on_sent(message_id: int) -> None:
                 self._remember(self._messages, subject, (message_id, text))
 
-            self.queue.put(
-                self.chat_id,
-                text,
-                buttons=alert.buttons,
-                on_sent=remember if token is not None else None,
-            )
+        self.queue.put(self.chat_id, text, buttons=message.buttons, on_sent=on_sent)
 
     # --- notify entities ------------------------------------------------------
 
@@ -382,9 +458,9 @@ def _event_key(event: WatchEvent) -> tuple[str, str]:
     return subject, f"{event.state}:{event.reason}"
 
 
-def _book_token(event: WatchEvent, watch: Watch | None) -> str | None:
+def _book_token(event: SlotEvent, watch: Watch | None) -> str | None:
     """``/mt_book <offer>`` for a new slot of a watch that can book."""
-    if not isinstance(event, SlotEvent) or event.kind is not SlotEventKind.NEW:
+    if event.kind is not SlotEventKind.NEW:
         return None
     if watch is None or watch.contact is None:
         return None

@@ -162,6 +162,7 @@ async def test_notify_entities_get_each_kind_once(
     forwarder = await started(hass, entry)
     forwarder.handle_event(slot(), watch=watch(), catalogue=CATALOGUE)
     forwarder.handle_event(slot(), watch=watch(), catalogue=CATALOGUE)  # repeated
+    await settle(hass, forwarder)  # the next look:
     forwarder.handle_event(slot(SlotEventKind.GONE), watch=watch(), catalogue=CATALOGUE)
     forwarder.handle_event(booked(), watch=watch(), catalogue=CATALOGUE)
     await settle(hass, forwarder)
@@ -219,6 +220,12 @@ async def test_a_slot_back_after_gone_is_new_again(
     forwarder = await started(hass, entry)
     for kind in (SlotEventKind.NEW, SlotEventKind.GONE, SlotEventKind.NEW):
         forwarder.handle_event(slot(kind), watch=None, catalogue=None)
+        await settle(hass, forwarder)  # one look each
+    assert len(notify_calls) == 2
+    # Within one look, a slot that comes and goes is not announced.
+    later = START.replace(hour=10)
+    forwarder.handle_event(slot(start=later), watch=None, catalogue=None)
+    forwarder.handle_event(slot(SlotEventKind.GONE, later), watch=None, catalogue=None)
     await settle(hass, forwarder)
     assert len(notify_calls) == 2
     await stop(hass, entry, forwarder)
@@ -447,3 +454,40 @@ async def test_telegram_channel_chat_id(hass: HomeAssistant) -> None:
         hass, make_entry(hass, **{CONF_TELEGRAM_TOKEN: TOKEN})
     )
     assert without_chat.queue is None
+
+
+async def test_one_look_many_slots_one_message(
+    hass: HomeAssistant,
+    standin: TelegramStandinServer,
+    notify_calls: list[ServiceCall],
+) -> None:
+    entry = make_entry(
+        hass, **telegram_options(standin), **{CONF_NOTIFY_ENTITIES: ["notify.chat"]}
+    )
+    forwarder = await started(hass, entry)
+    starts = [START.replace(hour=h) for h in (11, 8, 9)]
+    for start in starts:
+        forwarder.handle_event(slot(start=start), watch=watch(), catalogue=CATALOGUE)
+    await settle(hass, forwarder)
+    [message] = standin.standin.sent(CHAT)
+    assert message.text.startswith(
+        "3 new appointment slots, the earliest Tue 24 Nov 2026, 09:30\n"
+    )
+    [[book, _page]] = message.buttons
+    assert parse_offer(book["callback_data"].split(" ")[1])[2] == START.replace(hour=8)
+    assert [c.data["title"] for c in notify_calls] == [
+        "3 new appointment slots, the earliest Tue 24 Nov 2026, 09:30"
+    ]
+    # A later slot gone leaves the button; the earliest gone takes it off.
+    forwarder.handle_event(
+        slot(SlotEventKind.GONE, START.replace(hour=11)), watch=watch(), catalogue=None
+    )
+    await settle(hass, forwarder)
+    assert message.buttons
+    forwarder.handle_event(
+        slot(SlotEventKind.GONE, START.replace(hour=8)), watch=watch(), catalogue=None
+    )
+    await settle(hass, forwarder)
+    await until(lambda: message.edits)
+    assert message.buttons == []
+    await stop(hass, entry, forwarder)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+import re
 
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.const import ATTR_SUPPORTED_FEATURES, STATE_UNKNOWN
@@ -22,6 +23,8 @@ from custom_components.munich_termin.const import (
 )
 from mta_client.simulator import SimulatorServer
 from mta_client.telegram_standin import TelegramStandin, TelegramStandinServer
+
+from .conftest import EMAIL, FAMILY_NAME
 
 TOKEN = "31337:notify-test-token"
 CHAT = 815
@@ -60,9 +63,7 @@ def config_entry_fixture(
     )
 
 
-async def wait_sent(
-    hass: HomeAssistant, entry: MockConfigEntry, count: int = 1
-) -> None:
+async def wait_sent(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     await hass.async_block_till_done()
     forwarder = entry.runtime_data.alerts
     assert forwarder is not None
@@ -117,17 +118,22 @@ async def test_found_slots_are_announced(
     loaded_entry: MockConfigEntry,
     standin: TelegramStandinServer,
 ) -> None:
-    # The first look of the set-up found the simulator's fixed slots.
+    # The first look of the set-up found the simulator's fixed slots: one
+    # message for all of them, with a "Book it" for the earliest.
     await wait_sent(hass, loaded_entry)
-    sent = standin.standin.sent(CHAT)
-    if not sent:
-        pytest.skip("the coordinator announced no event in the first look")
-    first = sent[0]
-    assert first.text.startswith("New appointment slot: ")
-    assert "(Munich time)" in first.text
-    book = first.buttons[0][0]
+    [message] = standin.standin.sent(CHAT)
+    title, *lines = message.text.splitlines()
+    assert re.fullmatch(r"\d+ new appointment slots, the earliest .+", title)
+    assert lines[0].startswith("\N{BULLET} ")
+    assert lines[-1].startswith(
+        "Book at: https://stadt.muenchen.de/buergerservice/terminvereinbarung.html#/"
+    )
+    book, page = message.buttons[0]
     assert book["callback_data"].startswith(f"{BOOK_COMMAND} ")
     assert len(book["callback_data"].encode()) <= 64
+    assert page["url"] == lines[-1].removeprefix("Book at: ")
+    for secret in (FAMILY_NAME, EMAIL):
+        assert secret not in message.text
 
 
 @pytest.mark.parametrize("options", [{}])
