@@ -186,6 +186,7 @@ class WatchPrinter:
     requests: int = 0
     _status_shown: bool = field(default=False, repr=False)
     _shown: set[tuple[str, str]] = field(default_factory=set, repr=False)
+    _looked_before: float | None = field(default=None, repr=False)
 
     @property
     def live(self) -> bool:
@@ -216,15 +217,17 @@ class WatchPrinter:
 
         The watcher retries failed work by itself, often for a long time
         (a block); one line per distinct error is enough. The same error is
-        reported again once a poll has gone through without any.
+        reported again once a look has worked in between (``last_look``
+        moved on in a poll without errors).
         """
         for failure in result.errors:
             key = (type(failure.error).__name__, describe(failure.error))
             if key not in self._shown:
                 self._shown.add(key)
                 self.problem(failure.error, failure.retry_after)
-        if not result.errors and result.requests:
+        if not result.errors and self.last_look != self._looked_before:
             self._shown.clear()
+        self._looked_before = self.last_look
         self.errors += len(result.errors)
         self.status(
             last_look=self.last_look,

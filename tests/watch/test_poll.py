@@ -1,0 +1,223 @@
+"""Watcher.poll(): what a host with its own scheduler sees (Home Assistant's way)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import pytest
+
+from mta_client import (
+    DEFAULT_BASE_URL,
+    MTAClient,
+    MTAMaintenanceError,
+    MTAServiceUnavailableError,
+)
+from mta_client.watch import BookingState, SlotEvent
+from mta_client.watcher import PollPolicy, PollResult, Watcher
+
+from .env import BERLIN, CONTACT, TUESDAY, WEDNESDAY, environment, virtual, watch
+
+
+@virtual
+async def test_poll_runs_what_is_due_and_says_when_to_come_back() -> None:
+    async with environment() as env:
+        watcher = env.watcher()
+        watcher.add(watch(id="a"))
+        watcher.add(watch(id="b", office_ids=[10489, 102522]))
+        env.sim.release_slot(10489, env.at(TUESDAY, 10), minutes=15)
+        env.sim.release_slot(102522, env.at(TUESDAY, 9), minutes=15)
+
+        first = await watcher.poll()
+
+        assert [type(e) for e in first.events] == [SlotEvent] * 3
+        assert set(first.statuses) == {"a", "b"}
+        b = first.statuses["b"]
+        assert [(s.office_id, s.start.astimezone(BERLIN).hour) for s in b.slots] == [
+            (102522, 9),
+            (10489, 10),
+        ]
+        assert b.earliest == b.slots[0]
+        assert b.booking.state is BookingState.IDLE
+        assert b.last_checked is not None
+        assert first.statuses["a"].earliest is not None
+        assert first.errors == ()
+        # The catalogue, the captcha (challenge, verify) and one calendar
+        # request for both watches: they share their services.
+        assert first.requests == 4
+        # Outside the release windows: a minute on, 4 s after the cron.
+        assert first.delay == pytest.approx(first.next_due - env.clock.monotonic())
+        assert 30 <= first.delay <= 90
+        assert (env.clock.time() + first.delay) % 60 == pytest.approx(4.0)
+
+        # Nothing is due before next_due: a poll then sends nothing.
+        early = await watcher.poll()
+        assert (early.requests, early.events) == (0, ())
+        assert early.next_due == pytest.approx(first.next_due)
+
+        await asyncio.sleep(first.delay)
+        later = await watcher.poll()
+        assert later.requests == 1
+        assert later.events == ()
+        assert later.statuses["b"].slots == b.slots
+
+
+@virtual
+async def test_a_host_loop_over_poll_backs_off_a_block_and_recovers() -> None:
+    async with environment() as env:
+        watcher = env.watcher()
+        watcher.add(watch())
+        first = await watcher.poll()
+        assert first.errors == ()
+        env.sim.faults.add(kind="html_block", route="available-calendar/", times=3)
+        results: list[PollResult] = []
+        for _ in range(8):
+            await asyncio.sleep(results[-1].delay if results else first.delay)
+            results.append(await watcher.poll())  # never raises for a look
+
+        failed = [r for r in results if r.errors]
+        assert len(failed) == 3
+        for result in failed:
+            (error,) = result.errors
+            assert type(error.error).__name__ == "MTABlockedError"
+            assert error.retry_after == 900.0
+            assert error.what == "group:1063475x1"
+            # The engine comes back after the back-off (renewing the captcha
+            # token just before), not sooner.
+            assert 895.0 <= result.delay <= 900.0
+        after = results[results.index(failed[-1]) + 1 :]
+        assert after
+        assert all(r.errors == () for r in after)
+        assert env.sim.stats.faults["html_block"] == 3
+        # Then it looks again as usual (renewing the token on the way).
+        assert env.calendar_requests() > 1
+
+
+@virtual
+async def test_a_failed_catalogue_is_reported_and_tried_again() -> None:
+    async with environment() as env:
+        watcher = env.watcher()
+        watcher.add(watch())
+        env.sim.faults.add(kind="maintenance", route="offices-and-services/", times=1)
+
+        first = await watcher.poll()
+
+        (error,) = first.errors
+        assert isinstance(error.error, MTAMaintenanceError)
+        assert isinstance(error.error, MTAServiceUnavailableError)
+        assert (error.what, error.retry_after) == ("catalogue", 900.0)
+        assert first.delay == pytest.approx(900.0)
+        assert (await watcher.poll()).requests == 0  # waits the back-off out
+        await asyncio.sleep(first.delay)
+        env.sim.release_slot(10489, env.at(TUESDAY, 9), minutes=15)
+        second = await watcher.poll()
+        assert second.errors == ()
+        assert len(second.events) == 1
+
+
+@virtual
+async def test_run_is_a_loop_over_poll_with_after_look() -> None:
+    async with environment() as env:
+        results: list[PollResult] = []
+        watcher = Watcher(env.client, after_look=results.append)
+        watcher.add(watch())
+        task = asyncio.create_task(watcher.run())
+        await asyncio.sleep(600)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        assert len(results) >= 10
+        assert sum(r.requests for r in results) == env.client.budget.sent
+        # Looks, and polls in between that only renewed the captcha token.
+        assert len(results) > watcher.stats.polls >= 9
+
+
+def test_the_policy_keeps_the_city_interval() -> None:
+    fast = PollPolicy(window_interval=5, other_interval=10)
+    city = Watcher(MTAClient(base_url=DEFAULT_BASE_URL), policy=fast)
+    assert (city.policy.window_interval, city.policy.other_interval) == (30, 30)
+    local = Watcher(MTAClient(base_url="http://127.0.0.1:9/"), policy=fast)
+    assert local.policy == fast
+    custom = PollPolicy().with_interval(120, base_url=DEFAULT_BASE_URL)
+    assert (custom.other_interval, custom.window_interval) == (120, 30)
+    assert custom.block_backoff == 900
+
+
+@virtual
+async def test_bookings_run_in_the_hosts_tasks_and_aclose_cancels_them() -> None:
+    async with environment() as env:
+        started: list[str] = []
+
+        def factory(coro: Any, name: str) -> asyncio.Task[Any]:
+            started.append(name)
+            return asyncio.get_running_loop().create_task(coro, name=f"host-{name}")
+
+        watcher = Watcher(env.client, task_factory=factory)
+        watcher.add(watch(auto_book=True, contact=CONTACT))
+        gate = asyncio.Event()
+        original = env.client.reserve_appointment
+
+        async def slow_reserve(**kwargs: Any) -> Any:
+            await gate.wait()
+            return await original(**kwargs)
+
+        env.client.reserve_appointment = slow_reserve  # type: ignore[method-assign]
+        env.sim.release_slot(10489, env.at(TUESDAY, 9), minutes=15)
+
+        await watcher.poll()  # does not wait for the booking
+        assert started == ["book:w"]
+        await asyncio.sleep(1)
+        assert watcher.booking_state("w") is BookingState.RESERVING
+        (task,) = watcher._tasks
+        await watcher.aclose()
+        assert task.cancelled()
+        assert watcher._tasks == set()
+        assert env.sim.stats.reservations == 0
+
+
+@virtual
+async def test_a_booking_that_ends_between_polls_is_in_the_next_result() -> None:
+    async with environment() as env:
+        watcher = env.watcher()
+        watcher.add(watch(auto_book=True, contact=CONTACT))
+        env.sim.release_slot(10489, env.at(TUESDAY, 9), minutes=15)
+        first = await watcher.poll()
+        assert [type(e).__name__ for e in first.events] == ["SlotEvent"]
+        await asyncio.sleep(first.delay)
+        second = await watcher.poll()
+        (booked,) = second.events
+        assert getattr(booked, "state", None) is BookingState.BOOKED
+        status = second.statuses["w"].booking
+        assert status.state is BookingState.BOOKED
+        assert status.process_id is not None
+        assert status.activation_deadline is not None
+        assert status.start is not None
+        assert status.start.astimezone(BERLIN).date() == TUESDAY
+        credentials = watcher.credentials("w")
+        assert credentials is not None
+        assert credentials.process_id == status.process_id
+        assert "auth_key" not in repr(status)
+        # The booked slot is ours: no longer among the free ones.
+        assert second.statuses["w"].slots == ()
+        assert env.events == [*first.events, *second.events]
+
+
+@virtual
+async def test_later_days_are_asked_only_when_due() -> None:
+    async with environment() as env:
+        watcher = env.watcher()
+        watcher.add(watch(weekdays="wed"))
+        env.sim.release_slot(10489, env.at(TUESDAY, 9), minutes=15)
+        env.sim.release_slot(10489, env.at(WEDNESDAY, 9), minutes=15)
+        first = await watcher.poll()
+        # The group, then Wednesday's times at once (it just became known).
+        assert env.calendar_requests() == 2
+        assert [e.start.astimezone(BERLIN).date() for e in env.new()] == [WEDNESDAY]
+        await asyncio.sleep(first.delay)
+        await watcher.poll()
+        assert env.calendar_requests() == 3  # the group only: the day waits
+        await asyncio.sleep(600)
+        await watcher.poll()
+        # Wednesday is known now: only an earlier day would be worth a request.
+        assert env.calendar_requests() == 4
