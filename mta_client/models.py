@@ -85,7 +85,8 @@ __all__ = [
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_SIGNED_DIGITS = re.compile(r"^[+-]?\d+$")
+_SIGNED_DIGITS = re.compile(r"^[+-]?[0-9]+$")
+_DIGITS = re.compile(r"^[0-9]+$")
 
 
 def from_unix_seconds(value: int | str) -> datetime:
@@ -138,8 +139,8 @@ def _calendar_seconds(value: Any) -> datetime:
 
 def _seconds_string(value: Any) -> Any:
     # ThinnedProcess.timestamp is a string of seconds (or null).
-    if value is None:
-        return None
+    if value is None or isinstance(value, datetime):
+        return value
     if not isinstance(value, str):
         msg = "must be a string of Unix seconds"
         raise ValueError(msg)  # noqa: TRY004 - pydantic wants ValueError
@@ -194,7 +195,7 @@ def _array_entries(value: Any) -> Any:
 
 def _digits(value: Any) -> Any:
     """An id the schema sends as a string (or as string or integer)."""
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and _DIGITS.match(value.strip()):
         return int(value)
     if isinstance(value, int) and not isinstance(value, bool):
         return value
@@ -227,9 +228,7 @@ def _csv_ints(value: Any) -> Any:
 
 def _coordinate(value: Any) -> Any:
     # The schema says number; the city's Office model sends numeric strings.
-    if value is None or (
-        isinstance(value, (int, float)) and not isinstance(value, bool)
-    ):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         return value
     if isinstance(value, str):
         try:
@@ -247,6 +246,8 @@ def _provider_id(value: Any) -> Any:
     return _not_null(value)
 
 
+type _Latitude = Annotated[float, Field(ge=-90, le=90)]
+type _Longitude = Annotated[float, Field(ge=-180, le=180)]
 type _Day = Annotated[date, BeforeValidator(_iso_day)]
 type _OptionalDay = Annotated[_Day | None, BeforeValidator(_not_null)]
 type _Flag = StrictBool | None
@@ -291,12 +292,8 @@ class Geo(_Model):
     The schema says numbers; the city sends them as strings. Both are read.
     """
 
-    lat: Annotated[float | None, BeforeValidator(_coordinate), Field(ge=-90, le=90)] = (
-        None
-    )
-    lon: Annotated[
-        float | None, BeforeValidator(_coordinate), Field(ge=-180, le=180)
-    ] = None
+    lat: Annotated[_Latitude | None, BeforeValidator(_coordinate)] = None
+    lon: Annotated[_Longitude | None, BeforeValidator(_coordinate)] = None
 
 
 class Contact(_Model):

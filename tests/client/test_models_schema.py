@@ -262,6 +262,9 @@ FORBIDDEN: list[tuple[type[Any], str, str, Any]] = [
     (Catalogue, "catalogue_nulls.json", "offices.0.slotTimeInMinutes", 5.5),
     (Catalogue, "catalogue_nulls.json", "offices.1.geo.lat", 200),
     (Catalogue, "catalogue_nulls.json", "offices.1.geo.lon", "east"),
+    (Catalogue, "catalogue_nulls.json", "offices.1.geo.lat", None),
+    (Catalogue, "catalogue_nulls.json", "offices.1.geo.lon", True),
+    (Catalogue, "catalogue_nulls.json", "offices.0.scope.id", "\uff11\uff16\uff10"),
     (Catalogue, "catalogue_nulls.json", "offices.1.sharedBookingOfficeIds", ["x"]),
     (Catalogue, "catalogue_nulls.json", "offices.0", None),
     # service
