@@ -21,6 +21,7 @@ from mta_client import (
     MTAValidationError,
 )
 from mta_client.booking import BookingConflictError, NoFittingSlotError
+from mta_client.exceptions import MTANoSlotsError, MTAProtocolError
 
 from .const import DOMAIN
 
@@ -28,6 +29,8 @@ from .const import DOMAIN
 _KEYS: tuple[tuple[type[MTAError], str], ...] = (
     (BookingConflictError, "booking_conflict"),
     (NoFittingSlotError, "no_slot"),
+    (MTANoSlotsError, "no_slot"),
+    (MTAProtocolError, "invalid_response"),
     (MTASlotUnavailableError, "slot_taken"),
     (MTABlockedError, "blocked"),
     (MTAMaintenanceError, "maintenance"),
