@@ -52,7 +52,7 @@ from mta_client import (
 from mta_client.booking import Booker
 from mta_client.exceptions import MTAError
 from mta_client.simulator import CaptchaConfig, Simulator, SimulatorServer, run_virtual
-from mta_client.store import MemoryStore
+from mta_client.store import MemoryStore, WatcherState
 from mta_client.watch import (
     BookingEvent,
     BookingState,
@@ -155,12 +155,11 @@ async def ours(watches: list[Watch], client: MTAClient, run: Run) -> None:
 async def baseline(watches: list[Watch], client: MTAClient, run: Run) -> None:
     """One request per watch every 120 s; no budget (it may meet 429s)."""
     client.budget = RequestBudget(clock=client.clock, limit=10**9, priority_reserve=0)
-    state: dict[str, dict[str, Any]] = {}
 
     async def save() -> None:
         return None
 
-    booker = Booker(client, state=state, save=save)
+    booker = Booker(client, state=WatcherState(), save=save)
     reported: dict[str, set[str]] = {w.id: set() for w in watches}
 
     async def poll(watch: Watch) -> None:
