@@ -7,6 +7,7 @@ facts (``null`` wherever a schema allows it, PHP's ``[]`` for empty objects,
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -502,3 +503,45 @@ async def test_reserve_sends_exactly_the_calendar_timestamp(
     assert reserved.timestamp - timedelta(seconds=far) == datetime(
         1970, 1, 1, tzinfo=UTC
     )
+
+
+# --- no value anywhere crashes the parser -------------------------------------------
+
+ODD_VALUES = (None, True, 0, -1, 1.5, 10**20, "", "x", "-5", [], [None], {}, {"a": 1})
+
+
+def _paths(node: Any, prefix: str = "") -> list[str]:
+    found: list[str] = []
+    items = (
+        enumerate(node)
+        if isinstance(node, list)
+        else node.items()
+        if isinstance(node, dict)
+        else ()
+    )
+    for key, child in items:
+        path = f"{prefix}{key}"
+        found.append(path)
+        found.extend(_paths(child, f"{path}."))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("model", "name"),
+    [
+        (Catalogue, "catalogue_nulls.json"),
+        (AvailableCalendar, "calendar_nulls.json"),
+        (Appointment, "process_nulls.json"),
+        (CaptchaDetails, "captcha_details.json"),
+    ],
+)
+def test_any_value_anywhere_is_parsed_or_invalid(model: type[Any], name: str) -> None:
+    # Whatever the city sends, the client either reads it or raises
+    # MTAInvalidResponseError, never TypeError, OverflowError, ...
+    document = fixture(name)
+    for path in _paths(document):
+        for value in ODD_VALUES:
+            with contextlib.suppress(MTAInvalidResponseError):
+                parsed = _parse(model, _set(document, path, value))
+                if isinstance(parsed, AvailableCalendar):
+                    assert isinstance(parsed.slots, list)
