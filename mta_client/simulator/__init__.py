@@ -8,6 +8,11 @@ Every test, demo and benchmark of the project runs against this stand-in::
     async with SimulatorServer(sim) as server:
         ...  # point a client at server.base_url
 
+``Simulator(api_generation="muc45")`` speaks the legacy availability routes
+of that release instead of ``available-calendar/``; ``control=True`` adds the
+JSON control surface under ``/_simulator/`` (see :mod:`.control`). Munich's
+public holidays never have slots (:mod:`.office_days`).
+
 What only the simulator needs (the ``altcha`` package) is the optional extra
 ``mta-client[simulator]``; it is imported on first use of the captcha.
 """

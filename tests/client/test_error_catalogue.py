@@ -37,6 +37,7 @@ from mta_client import (
     MTASlotUnavailableError,
     ProcessCredentials,
     cli,
+    error_class_for,
 )
 from mta_client.cli.exitcodes import EXIT_CODE_HELP, ExitCode, describe, exit_code_for
 from mta_client.simulator.errors import CITY_ERRORS, UNKNOWN_ERROR, dumps, error_body
@@ -298,3 +299,21 @@ def test_exit_code_13_is_listed_in_help(capsys: pytest.CaptureFixture[str]) -> N
     assert "  13  the server speaks an older API generation" in EXIT_CODE_HELP
     assert cli.main(["--help"]) == 0
     assert "13  the server speaks an older API generation" in capsys.readouterr().out
+
+
+def test_categories_of_codes_the_client_does_not_know() -> None:
+    assert error_class_for("brandNew", 405) is MTAProtocolError
+    assert error_class_for("brandNew", 404) is MTANotFoundError
+    assert error_class_for("brandNew", 503) is MTAServerError
+
+
+def test_outdated_api_error_alone_says_what_happened() -> None:
+    error = MTAOutdatedAPIError()
+    assert (error.error_code, error.status, error.route) == (
+        "notFound",
+        404,
+        "available-calendar/",
+    )
+    assert "muc45 or earlier" in error.message
+    assert "muc46 or later" in describe(error)
+    assert "newer mta" in describe(ERROR_CLASSES["invalidRequest"]())

@@ -205,7 +205,7 @@ async def test_serve_prints_url_and_runs_until_cancelled(capsys) -> None:
 
 def test_altcha_is_imported_lazily() -> None:
     code = "import sys, mta_client.simulator; print('altcha' in sys.modules)"
-    out = subprocess.run(  # noqa: S603 - our own interpreter and code
+    out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "False"
