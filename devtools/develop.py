@@ -119,7 +119,16 @@ async def set_up_munich_termin(
         raise HassError(msg)
     entry = dict(result["result"])
     if notify_entity is not None:
-        await hass.options_flow(entry["entry_id"], {"notify_entities": [notify_entity]})
+        await hass.options_flow(
+            entry["entry_id"],
+            {
+                "notify_entities": [notify_entity],
+                "telegram": {},
+                "alert_new": True,
+                "alert_gone": False,
+                "alert_booking": True,
+            },
+        )
     return entry
 
 

@@ -350,6 +350,7 @@ class TelegramStandin:
             "deletemessage": self._delete_message,
             "answercallbackquery": self._answer_callback_query,
             "getupdates": self._get_updates,
+            "getchat": self._get_chat,
             "deletewebhook": self._delete_webhook,
             "setwebhook": self._set_webhook,
             "getwebhookinfo": self._get_webhook_info,
@@ -368,6 +369,24 @@ class TelegramStandin:
 
     async def _true(self, _params: dict[str, Any]) -> bool:
         return True
+
+    async def _get_chat(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A private chat's ChatFullInfo (telegram_bot checks a chat with it)."""
+        chat = self._known_chat(params)
+        return {
+            "id": chat,
+            "type": "private",
+            "first_name": "Tester",
+            "accent_color_id": 0,
+            "max_reaction_count": 11,
+            "accepted_gift_types": {
+                "unlimited_gifts": False,
+                "limited_gifts": False,
+                "unique_gifts": False,
+                "premium_subscription": False,
+                "gifts_from_channels": False,
+            },
+        }
 
     async def _send_message(self, params: dict[str, Any]) -> dict[str, Any]:
         chat = self._known_chat(params)
