@@ -240,7 +240,8 @@ def _coordinate(value: Any) -> Any:
 
 
 def _provider_id(value: Any) -> Any:
-    # The schema says string; older answers carried the DLDB id as a number.
+    # The schema says string; a number (as in this project's first fixtures)
+    # is read as its text rather than refused.
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return _not_null(value)
