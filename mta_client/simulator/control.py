@@ -121,7 +121,8 @@ def _handler_for(
         name = ""
     methods = CONTROL_PATHS.get(name)
     if methods is None:
-        raise ControlError("unknown control path", 404, paths=sorted(CONTROL_PATHS))
+        paths = [f"{CONTROL_PREFIX}{known}" for known in CONTROL_PATHS]
+        raise ControlError("unknown control path", 404, paths=paths)
     if request.method not in methods:
         raise ControlError(
             f"{request.method} not allowed here", 405, allowed=list(methods)

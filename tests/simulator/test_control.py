@@ -269,7 +269,7 @@ async def test_unknown_path_and_method(served: tuple[Api, Control]) -> None:
     _, control = served
     status, body = await control.call("GET", "nothing")
     assert status == 404
-    assert "outbox" in body["paths"]
+    assert "/_simulator/outbox" in body["paths"]
     status, body = await control.call("DELETE", "outbox")
     assert status == 405
     assert body["allowed"] == ["GET"]
