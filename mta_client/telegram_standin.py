@@ -5,7 +5,7 @@ and Home Assistant's ``telegram_bot`` integration (python-telegram-bot, in
 polling mode) use: ``getMe``, ``sendMessage`` with inline keyboards,
 ``editMessageText``, ``editMessageReplyMarkup``, ``deleteMessage``,
 ``answerCallbackQuery``, ``getUpdates`` (long polling, bounded to a few
-seconds), ``deleteWebhook``/``setWebhook``/``getWebhookInfo``,
+seconds), ``getChat``, ``deleteWebhook``/``setWebhook``/``getWebhookInfo``,
 ``setMyCommands``/``getMyCommands``/``deleteMyCommands``, ``sendChatAction``,
 ``logOut`` and ``close``. Requests go to ``{api_url}/bot{token}/{method}`` as
 JSON, form fields (python-telegram-bot JSON-encodes non-string values) or a
@@ -13,6 +13,9 @@ query string, and are answered in the Bot API's envelope
 (``{"ok": true, "result": ...}`` or ``{"ok": false, "error_code": ...,
 "description": ..., "parameters": {"retry_after": N}}``). A wrong token gets
 401 Unauthorized, an unknown method 404 Not Found.
+
+``getChat`` answers for the allowed chats (``telegram_bot``'s "add allowed
+chat" flow asks it).
 
 The control surface under ``/_standin/`` plays the person on the other end:
 
@@ -371,12 +374,10 @@ class TelegramStandin:
         return True
 
     async def _get_chat(self, params: dict[str, Any]) -> dict[str, Any]:
-        """A private chat's ChatFullInfo (telegram_bot checks a chat with it)."""
+        """A chat's ``ChatFullInfo`` (telegram_bot checks an allowed chat with it)."""
         chat = self._known_chat(params)
         return {
-            "id": chat,
-            "type": "private",
-            "first_name": "Tester",
+            **_chat(chat),
             "accent_color_id": 0,
             "max_reaction_count": 11,
             "accepted_gift_types": {

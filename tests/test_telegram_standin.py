@@ -414,6 +414,11 @@ async def test_python_telegram_bot_polling(
     await application.start()
     try:
         assert bot.username == "mta_standin_bot"
+        # telegram_bot's "add allowed chat" flow checks the chat.
+        chat = await bot.get_chat(CHAT)
+        assert (chat.id, chat.type, chat.effective_name) == (CHAT, "private", "Tester")
+        with pytest.raises(telegram.error.BadRequest, match=r"[Cc]hat not found"):
+            await bot.get_chat(7)
         keyboard = telegram.InlineKeyboardMarkup(
             [[telegram.InlineKeyboardButton("Book it", callback_data="/mt_book 7f3a")]]
         )
