@@ -549,17 +549,17 @@ class Booker:
         """Finish or clean up a booking a restart interrupted."""
         async with self._lock(watch.id):
             record = self.record(watch.id)
-            if record.state is BookingState.RESERVING:
-                await self._set(watch.id, BookingRecord())
+            if not record.state.busy:
                 return None
             credentials = self.credentials(watch.id)
             if (
-                record.state not in (BookingState.RESERVED, BookingState.PRECONFIRMING)
+                record.state is BookingState.RESERVING
                 or credentials is None
                 or record.office_id is None
                 or record.start is None
-                or watch.contact is None
             ):
+                # Nothing (usable) was reserved: start over.
+                await self._set(watch.id, BookingRecord())
                 return None
             slot = Slot(office_id=record.office_id, start=record.start)
             if record.state is BookingState.PRECONFIRMING:
@@ -568,8 +568,12 @@ class Booker:
 
     async def _complete(
         self, watch: Watch, slot: Slot, credentials: ProcessCredentials
-    ) -> BookingEvent:
-        assert watch.contact is not None  # noqa: S101 - checked by the caller
+    ) -> BookingEvent | None:
+        if watch.contact is None:
+            # The watch no longer books (its contact was removed): the
+            # reservation is of no use to anyone.
+            await self._abandon(watch.id, credentials)
+            return None
         attempt = _Attempt(reserved=True)
 
         async def on_step(progress: BookingProgress) -> None:
@@ -616,6 +620,14 @@ class Booker:
             return await self._complete(watch, slot, credentials)
         await self._set(watch.id, BookingRecord())
         return None
+
+    async def _abandon(self, watch_id: str, credentials: ProcessCredentials) -> None:
+        try:
+            await self.client.cancel_appointment(credentials=credentials)
+        except MTAError as err:
+            # The city releases an unconfirmed reservation on its own.
+            _LOGGER.warning("Releasing a reservation failed: %s", type(err).__name__)
+        await self._set(watch_id, BookingRecord())
 
     async def _booked(self, watch_id: str, booked: BookedAppointment) -> BookingEvent:
         await self._set(

@@ -34,7 +34,7 @@ from pathlib import Path
 import tempfile
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .exceptions import MTAError
 from .watch import BookingState
@@ -78,6 +78,16 @@ class BookingRecord(BaseModel):
     reason: str | None = None
     released: bool | None = None
     """After a failed attempt: whether its reservation was cancelled."""
+
+    @field_validator("start", "activation_deadline")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        # Aware UTC throughout; a naive time was written as UTC.
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 class WatchState(BaseModel):

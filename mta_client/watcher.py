@@ -70,6 +70,7 @@ from .exceptions import (
     MTAError,
     MTAMaintenanceError,
     MTARateLimitError,
+    MTAValidationError,
 )
 from .models import AvailableCalendar, Catalogue, ProcessCredentials, Slot
 from .planner import DayQuery, QueryGroup, days_needed, plan
@@ -402,12 +403,27 @@ class Watcher:
         return list(self._watches.values())
 
     def add(self, watch: Watch) -> None:
-        """Start watching (replaces a watch with the same id); wakes :meth:`run`."""
+        """Start watching (replaces a watch with the same id); wakes :meth:`run`.
+
+        Raises:
+            MTAValidationError: the person's data misses a field an office
+                of the watch requires (checked once the catalogue is known).
+
+        """
+        if self._catalogue is not None:
+            watch.check_contact(self._catalogue)
         self._watches[watch.id] = watch
         self._replan()
 
     def remove(self, watch_id: str) -> None:
-        """Stop watching; its stored state is dropped too. Wakes :meth:`run`."""
+        """Stop watching; its stored state is dropped too. Wakes :meth:`run`.
+
+        A booking of the watch under way is cancelled with it (a reservation
+        it made is released by the city after its ``reservationDuration``).
+        """
+        for task in self._tasks:
+            if task.get_name() == f"book:{watch_id}":
+                task.cancel()
         self._watches.pop(watch_id, None)
         self._state.watches.pop(watch_id, None)
         self._last_checked.pop(watch_id, None)
@@ -533,6 +549,8 @@ class Watcher:
 
         Raises:
             StoreError: the state store cannot be read or written.
+            MTAValidationError: a watch's contact misses a field an office
+                requires (a configuration error: no waiting cures it).
 
         """
         sent = self.client.budget.sent
@@ -586,7 +604,7 @@ class Watcher:
             return False
         try:
             await self.load()
-        except StoreError:
+        except (StoreError, MTAValidationError):
             raise
         except MTAError as err:
             delay = self._failed(err, "catalogue", errors)

@@ -28,6 +28,10 @@ class SimClock:
     def time(self) -> float:
         return time.time() + self.offset
 
+    def monotonic(self) -> float:
+        # Moving the clock forward is time passing, not a jump.
+        return time.monotonic() + self.offset
+
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
 

@@ -350,3 +350,33 @@ async def test_a_future_version_is_refused_and_left_alone() -> None:
         assert await store.load() == future
         assert store.saves == 0
         assert env.calendar_requests() == 0
+
+
+@virtual
+async def test_a_reservation_of_a_watch_that_no_longer_books_is_released() -> None:
+    async with environment() as env:
+        env.sim.release_slot(10489, env.at(TUESDAY, 9), minutes=15)
+        reserved = await env.client.reserve_appointment(
+            office_id=10489, services=[1063475], timestamp=int(env.at(TUESDAY, 9))
+        )
+        store = MemoryStore(
+            {
+                "version": 2,
+                "watches": {
+                    "w": {
+                        "booking": {
+                            "state": "reserved",
+                            "office_id": 10489,
+                            "start": "2026-11-24T08:00:00Z",
+                            "process_id": reserved.process_id,
+                            "auth_key": reserved.auth_key,
+                        }
+                    }
+                },
+            }
+        )
+        watcher = env.watcher(store)
+        watcher.add(watch())  # the person took auto-booking and contact away
+        await watcher.load()
+        assert watcher.booking_state("w") is BookingState.IDLE
+        assert env.sim.bookings.processes[reserved.process_id].status == "deleted"
