@@ -673,6 +673,20 @@ class AlertQueue:
             self._idle.clear()
         self._wakeup.set()
 
+    def mark_auth_failed(self, err: TelegramAuthError) -> None:
+        """Hold every message: the token was rejected (here, or by a host's check).
+
+        Calls ``on_auth_failed`` once, until :meth:`resume`.
+        """
+        self.last_error = err
+        if self.failed_auth:
+            return
+        self.failed_auth = True
+        self._idle.set()
+        _LOGGER.warning("Telegram rejected the bot token; alerts are held")
+        if self.on_auth_failed is not None:
+            self.on_auth_failed(err)
+
     async def join(self) -> None:
         """Wait until every queued message is sent or dropped (or the token fails)."""
         await self._idle.wait()
@@ -706,12 +720,7 @@ class AlertQueue:
                 parse_mode=message.parse_mode,
             )
         except TelegramAuthError as err:
-            self.last_error = err
-            self.failed_auth = True
-            self._idle.set()
-            _LOGGER.warning("Telegram rejected the bot token; alerts are held")
-            if self.on_auth_failed is not None:
-                self.on_auth_failed(err)
+            self.mark_auth_failed(err)
             return 0.0
         except TelegramBadRequestError as err:
             self.last_error = err

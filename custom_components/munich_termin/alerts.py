@@ -169,6 +169,9 @@ class AlertForwarder:
             )
         if self.queue is not None:
             self.entry.async_create_background_task(
+                self.hass, self._check_token(self.queue), f"{DOMAIN} telegram check"
+            )
+            self.entry.async_create_background_task(
                 self.hass, self.queue.run(), f"{DOMAIN} telegram alerts"
             )
 
@@ -391,6 +394,21 @@ class AlertForwarder:
         )
 
     # --- Telegram -------------------------------------------------------------
+
+    async def _check_token(self, queue: AlertQueue) -> None:
+        """Ask Telegram about the token at once, not only at the first alert.
+
+        A token that works again (changed in the options) clears the repair
+        issue; a rejected one stops the queue and starts the reauth flow.
+        """
+        try:
+            await queue.sender.get_me()
+        except TelegramAuthError as err:
+            queue.mark_auth_failed(err)  # calls _token_rejected
+        except TelegramError as err:
+            LOGGER.debug("Telegram not reachable to check the token: %s", err)
+        else:
+            ir.async_delete_issue(self.hass, DOMAIN, ISSUE_TELEGRAM_REJECTED)
 
     @callback
     def _token_rejected(self, _err: TelegramAuthError) -> None:

@@ -528,3 +528,16 @@ async def test_rejected_token_stops_the_queue_until_resumed(
     assert not queue.failed_auth
     assert (queue.sent, queue.pending) == (2, 0)
     assert_no_token(caplog.text, repr(queue))
+
+
+async def test_host_marks_the_token_rejected_once(sender: TelegramSender) -> None:
+    failures: list[TelegramAuthError] = []
+    queue = AlertQueue(sender, on_auth_failed=failures.append)
+    queue.put(42, "held")
+    err = TelegramAuthError("rejected", status=401)
+    queue.mark_auth_failed(err)
+    queue.mark_auth_failed(err)
+    assert failures == [err]
+    assert queue.failed_auth
+    await asyncio.wait_for(queue.join(), 1)  # held counts as idle
+    assert queue.pending == 1

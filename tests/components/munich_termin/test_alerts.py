@@ -491,3 +491,35 @@ async def test_one_look_many_slots_one_message(
     await until(lambda: message.edits)
     assert message.buttons == []
     await stop(hass, entry, forwarder)
+
+
+async def test_token_checked_at_start(
+    hass: HomeAssistant,
+    standin: TelegramStandinServer,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        ISSUE_TELEGRAM_REJECTED,
+        is_fixable=False,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key=ISSUE_TELEGRAM_REJECTED,
+    )
+    entry = make_entry(hass, **telegram_options(standin))
+    forwarder = await started(hass, entry)
+    await until(
+        lambda: issue_registry.async_get_issue(DOMAIN, ISSUE_TELEGRAM_REJECTED) is None
+    )
+    assert [c["method"] for c in standin.standin.calls] == ["getMe"]
+    await stop(hass, entry, forwarder)
+
+    standin.standin.faults.append(Fault(method="getMe", status=401))
+    entry = make_entry(hass, **telegram_options(standin))
+    with patch.object(MockConfigEntry, "async_start_reauth") as reauth:
+        forwarder = await started(hass, entry)
+        await until(lambda: reauth.called)
+    assert forwarder.queue is not None
+    assert forwarder.queue.failed_auth
+    assert issue_registry.async_get_issue(DOMAIN, ISSUE_TELEGRAM_REJECTED) is not None
+    await stop(hass, entry, forwarder)
