@@ -28,7 +28,7 @@ NOTFALL_SERVICE = 10339028
 
 
 def test_exit_codes_are_stable() -> None:
-    assert [c.value for c in ExitCode] == list(range(13))
+    assert [c.value for c in ExitCode] == list(range(14))
 
 
 def test_help_lists_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:

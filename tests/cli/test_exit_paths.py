@@ -14,6 +14,7 @@ from mta_client.cli.watching import MIN_CITY_INTERVAL, polite_interval
 from mta_client.client import DEFAULT_BASE_URL
 from mta_client.exceptions import (
     MTAAppointmentNotAvailableError,
+    MTAAppointmentNotFoundError,
     MTAAuthKeyMismatchError,
     MTABudgetExceededError,
     MTACaptchaExpiredError,
@@ -47,7 +48,8 @@ if TYPE_CHECKING:
         (MTABudgetExceededError(12.0), ExitCode.RATE_LIMITED),
         (MTAIpBlacklistedError(), ExitCode.BLOCKED),
         (MTAServiceUnavailableError(), ExitCode.MAINTENANCE),
-        (MTARouteNotFoundError(), ExitCode.NOT_FOUND),
+        (MTARouteNotFoundError(), ExitCode.INVALID_RESPONSE),
+        (MTAAppointmentNotFoundError(), ExitCode.NOT_FOUND),
         (MTAAppointmentNotAvailableError(), ExitCode.SLOT_TAKEN),
         (MTAConnectionError("refused"), ExitCode.UNREACHABLE),
         (MTATimeoutError("slow"), ExitCode.UNREACHABLE),
