@@ -289,9 +289,9 @@ class PollResult:
     """What a poll did, what the engine knows, and when to come back."""
 
     events: tuple[WatchEvent, ...]
-    """Every event since the previous poll, in order: those of this poll's
-    looks, and those of bookings and confirmations that ended in between. A
-    host that reads them needs no ``on_event``."""
+    """The events emitted during this poll, in order. Events between polls
+    (a booking in its own task, :meth:`Watcher.book`, a resumed booking in
+    :meth:`Watcher.load`) go to ``on_event`` only; the statuses show them."""
     statuses: dict[str, WatchStatus]
     """Every active watch."""
     next_due: float
@@ -346,7 +346,8 @@ class Watcher:
         policy: how often to look, and the back-offs after failures; made
             to keep :attr:`PollPolicy.min_city_interval` toward the city.
         on_event: called with every :class:`SlotEvent` and
-            :class:`BookingEvent`, in order, as it happens.
+            :class:`BookingEvent`, in order, as it happens - also with those
+            between polls, which :attr:`PollResult.events` does not carry.
         on_error: called with each failed look's exception and the seconds
             until it is tried again.
         after_look: called with every :class:`PollResult`, at the end of
@@ -554,6 +555,7 @@ class Watcher:
 
         """
         sent = self.client.budget.sent
+        self._outbox = []  # those of before went to on_event only
         errors: list[PollError] = []
         if not self._loaded and not await self._try_load(errors):
             return self._result(errors, sent, self._load_due)
@@ -581,6 +583,7 @@ class Watcher:
         waited for.
         """
         sent = self.client.budget.sent
+        self._outbox = []
         await self.load()
         for state in list(self._groups.values()):
             await self._poll_group(state)
