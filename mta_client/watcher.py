@@ -970,7 +970,8 @@ class Watcher:
             KeyError: no such watch.
             BookingConflictError: the watch holds a booking already.
             NoFittingSlotError: no free slot fits the watch.
-            MTAValidationError: the watch has no contact details.
+            MTAValidationError: the watch has no contact details, or the
+                slot is not at one of its offices.
             MTAError: the booking failed (a taken slot is
                 :class:`MTASlotUnavailableError`); a reservation it made was
                 cancelled, as :attr:`BookingEvent.released` of the emitted
@@ -978,6 +979,8 @@ class Watcher:
 
         """
         watch = self._watches[watch_id]
+        if slot is not None and slot.office_id not in watch.office_ids:
+            raise MTAValidationError("slot", "is not at an office of the watch")
         await self.load()
         candidates = [slot] if slot is not None else self._free_slots(watch)
         if not candidates:

@@ -282,6 +282,9 @@ async def test_book_on_request_errors() -> None:
         env.sim.take_slot(10489, env.at(TUESDAY, 9), minutes=15)
         with pytest.raises(MTASlotUnavailableError):
             await watcher.book("w", slot=slot)
+        elsewhere = slot.model_copy(update={"office_id": 102522})
+        with pytest.raises(MTAValidationError, match="office of the watch"):
+            await watcher.book("w", slot=elsewhere)
         assert watcher.booking_state("w") is BookingState.IDLE
         env.sim.release_slot(102522, env.at(TUESDAY, 9), minutes=15)
         with pytest.raises(MTAValidationError, match="contact"):
