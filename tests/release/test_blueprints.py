@@ -53,7 +53,9 @@ def _fakes(hass: HomeAssistant, *, book_fails: bool = False) -> dict[str, list[A
     }
 
 
-async def _book_button_automation(hass: HomeAssistant) -> None:
+async def _book_button_automation(
+    hass: HomeAssistant, *, send_offers: bool = True
+) -> None:
     assert await async_setup_component(
         hass,
         "automation",
@@ -67,6 +69,7 @@ async def _book_button_automation(hass: HomeAssistant) -> None:
                         "watch_events": ["event.anna_events"],
                         "telegram_chat": "notify.anna_chat",
                         "chat_id": str(CHAT),
+                        "send_offers": send_offers,
                     },
                 },
             }
@@ -198,3 +201,22 @@ async def test_status_command_answers_allowed_chats_only(hass: HomeAssistant) ->
     assert str(data["chat_id"]) == str(CHAT)
     assert data["config_entry_id"] == "bot-entry"
     assert "earliest" in data["message"]
+
+
+@pytest.mark.usefixtures("blueprints")
+async def test_without_offers_only_presses_are_answered(hass: HomeAssistant) -> None:
+    fakes = _fakes(hass)
+    await _book_button_automation(hass, send_offers=False)
+    hass.states.async_set(
+        "event.anna_events",
+        "2026-12-02T07:03:05.000+00:00",
+        {
+            "event_type": "slot_found",
+            "offer": OFFER,
+            "start": "2026-12-09T08:30:00+00:00",
+        },
+    )
+    _press(hass, chat_id=CHAT, args=[OFFER])
+    await hass.async_block_till_done()
+    assert fakes["send"] == []
+    assert [c.data["offer"] for c in fakes["book"]] == [OFFER]
