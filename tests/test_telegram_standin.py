@@ -504,3 +504,175 @@ def test_command_line_rejects_bad_chat_id() -> None:
     with pytest.raises(SystemExit) as info:
         main(["--chat-id", "not-a-chat"])
     assert info.value.code == 2
+
+
+@pytest.mark.parametrize(
+    ("method", "body", "description"),
+    [
+        ("sendMessage", {"chat_id": 42, "text": "x" * 4097}, "message is too long"),
+        ("sendMessage", {"chat_id": True, "text": "x"}, "chat not found"),
+        ("sendMessage", {"chat_id": "nobody", "text": "x"}, "chat not found"),
+        (
+            "sendMessage",
+            {"chat_id": 42, "text": "x", "reply_markup": "[]"},
+            "reply keyboard",
+        ),
+        (
+            "sendMessage",
+            {"chat_id": 42, "text": "x", "reply_markup": {"inline_keyboard": {}}},
+            "InlineKeyboardMarkup expected",
+        ),
+        (
+            "sendMessage",
+            {
+                "chat_id": 42,
+                "text": "x",
+                "reply_markup": {"inline_keyboard": [[{"url": "u"}]]},
+            },
+            "Text buttons",
+        ),
+        (
+            "sendMessage",
+            {
+                "chat_id": 42,
+                "text": "x",
+                "reply_markup": {
+                    "inline_keyboard": [
+                        [{"text": "t", "url": "u", "callback_data": "c"}]
+                    ]
+                },
+            },
+            "exactly one action",
+        ),
+        ("editMessageText", {"inline_message_id": "1", "text": "x"}, "inline messages"),
+        ("editMessageText", {"chat_id": 42, "text": "x"}, "message_id is empty"),
+        (
+            "editMessageText",
+            {"chat_id": 42, "message_id": "one", "text": "x"},
+            "invalid",
+        ),
+        (
+            "editMessageText",
+            {"chat_id": 42, "message_id": False, "text": "x"},
+            "invalid",
+        ),
+        ("editMessageReplyMarkup", {"chat_id": 42, "message_id": 1}, "not modified"),
+        ("deleteMessage", {"chat_id": 42, "message_id": 5}, "message to delete"),
+        ("answerCallbackQuery", {}, "callback_query_id is empty"),
+        ("setMyCommands", {"commands": [{"command": "x"}]}, "commands JSON"),
+    ],
+)
+async def test_bad_requests(
+    server: TelegramStandinServer,
+    http: aiohttp.ClientSession,
+    method: str,
+    body: dict[str, object],
+    description: str,
+) -> None:
+    await bot_call(
+        http, server, "sendMessage", json_body={"chat_id": 42, "text": "one"}
+    )
+    status, answer = await bot_call(http, server, method, json_body=body)
+    assert status == 400
+    assert description in str(answer["description"])
+
+
+async def test_requests_in_other_shapes(
+    server: TelegramStandinServer, http: aiohttp.ClientSession
+) -> None:
+    server.standin.chat_ids = set()  # any chat
+    base = f"{server.api_url}/bot{TOKEN}"
+    async with http.get(
+        f"{base}/sendMessage", params={"chat_id": "42", "text": "q"}
+    ) as r:
+        assert r.status == 200
+    async with http.post(
+        f"{base}/sendMessage",
+        data="{not json",
+        headers={"Content-Type": "application/json"},
+    ) as r:
+        assert r.status == 400
+    async with http.post(f"{base}/sendMessage", json=[1, 2]) as r:
+        assert r.status == 400
+    async with http.post(f"{server.api_url}/nobot/getMe") as r:
+        assert r.status == 404
+    async with http.post(f"{server.api_url}/_standin/send", json=[1]) as r:
+        assert r.status == 400
+    form = aiohttp.FormData({"chat_id": "-1001", "text": "multipart"})
+    form.add_field("document", b"bytes", filename="a.txt")
+    async with http.post(f"{base}/sendMessage", data=form) as r:
+        assert r.status == 200
+        result = (await r.json())["result"]
+    assert result["chat"]["type"] == "supergroup"
+    markup = {"keyboard": [["/termin"]]}
+    status, body = await bot_call(
+        http,
+        server,
+        "sendMessage",
+        json_body={"chat_id": "@chan", "text": "k", "reply_markup": markup},
+    )
+    assert status == 200
+    assert body["result"]["chat"]["type"] == "channel"  # type: ignore[index]
+    status, _ = await bot_call(
+        http, server, "setWebhook", form={"url": "", "drop_pending_updates": "true"}
+    )
+    assert status == 200
+    assert [m.text for m in server.standin.sent()] == ["q", "multipart", "k"]
+
+
+async def test_faults_with_defaults(
+    server: TelegramStandinServer, http: aiohttp.ClientSession
+) -> None:
+    server.standin.faults.append(Fault())
+    server.standin.faults.append(Fault(status=500))
+    status, body = await bot_call(http, server, "getMe")
+    assert (status, body["parameters"]) == (429, {"retry_after": 1})
+    status, body = await bot_call(http, server, "getMe")
+    assert (status, body["description"]) == (500, "Internal Server Error")
+    assert server.standin.faults == []
+
+
+async def test_serve_prints_and_runs_until_cancelled(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from mta_client.telegram_standin import serve  # noqa: PLC0415
+
+    task = asyncio.create_task(serve(port=0, token=TOKEN, chat_ids=[1, "@c"]))
+    for _ in range(100):
+        if capsys.readouterr().out:
+            break
+        await asyncio.sleep(0.02)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+def test_main_passes_the_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, object] = {}
+
+    async def fake_serve(**options: object) -> None:
+        seen.update(options)
+
+    monkeypatch.setattr("mta_client.telegram_standin.serve", fake_serve)
+    assert (
+        main(
+            [
+                "--port",
+                "9",
+                "--chat-id",
+                "-5",
+                "--chat-id",
+                "@c",
+                "--flood-interval",
+                "1",
+            ]
+        )
+        == 0
+    )
+    assert seen == {
+        "host": "127.0.0.1",
+        "port": 9,
+        "token": "123456789:standin-token",
+        "chat_ids": [-5, "@c"],
+        "flood_interval": 1.0,
+    }

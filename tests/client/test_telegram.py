@@ -541,3 +541,26 @@ async def test_host_marks_the_token_rejected_once(sender: TelegramSender) -> Non
     assert queue.failed_auth
     await asyncio.wait_for(queue.join(), 1)  # held counts as idle
     assert queue.pending == 1
+
+
+async def test_send_options_and_bad_answers(
+    responses: aioresponses, sender: TelegramSender
+) -> None:
+    responses.post(SEND, payload=message())
+    await sender.send_message(
+        42, "<b>x</b>", parse_mode="HTML", disable_notification=True
+    )
+    assert sent_json(responses, SEND)[0] == {
+        "chat_id": 42,
+        "text": "<b>x</b>",
+        "parse_mode": "HTML",
+        "disable_notification": True,
+    }
+    with pytest.raises(ValueError, match="needs text"):
+        await sender.send_message(42, "")
+    responses.post(f"{API}/bot{TOKEN}/getMe", payload=ok([]))
+    with pytest.raises(TelegramError, match="not the Bot API"):
+        await sender.get_me()
+    responses.post(f"{API}/bot{TOKEN}/getUpdates", payload=ok({}))
+    with pytest.raises(TelegramError, match="not the Bot API"):
+        await sender.get_updates()

@@ -148,3 +148,17 @@ async def test_send_message_without_targets(
             blocking=True,
         )
     assert info.value.translation_key == "alerts_not_configured"
+
+
+async def test_send_message_while_the_forwarder_is_gone(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    loaded_entry.runtime_data.alerts = None
+    with pytest.raises(HomeAssistantError) as info:
+        await hass.services.async_call(
+            "notify",
+            "send_message",
+            {"entity_id": ENTITY_ID, "message": "x"},
+            blocking=True,
+        )
+    assert info.value.translation_key == "alerts_not_configured"
