@@ -20,7 +20,7 @@ from .telegram import InlineButton
 from .watch import BookingEvent, BookingState, SlotEvent, SlotEventKind
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
     from datetime import datetime
 
     from .models import Catalogue
@@ -222,6 +222,7 @@ def format_event(
     watch: Watch | None = None,
     language: str = "en",
     book_token: str | None = None,
+    watch_names: Mapping[str, str] | None = None,
 ) -> Alert:
     """Return the alert for a watch event.
 
@@ -235,13 +236,16 @@ def format_event(
         book_token: for a new slot, the ``callback_data`` of a "Book it"
             button: a short opaque token (1-64 bytes) that the caller maps
             to the watch and the slot. No button without it.
+        watch_names: names to show for watch ids (a host's titles of its
+            watches); the id is shown for a watch without one.
 
     """
     lang = _language(language)
+    titles = watch_names or {}
     if isinstance(event, SlotEvent):
-        return _slot_alert(event, catalogue, lang, book_token)
+        return _slot_alert(event, catalogue, lang, book_token, titles)
     services = watch.service_key if watch is not None else ()
-    return _booking_alert(event, services, catalogue, lang)
+    return _booking_alert(event, services, catalogue, lang, titles)
 
 
 def format_slot_events(
@@ -251,13 +255,15 @@ def format_slot_events(
     language: str = "en",
     book_token: str | None = None,
     limit: int = 5,
+    watch_names: Mapping[str, str] | None = None,
 ) -> Alert:
     """Return one alert for several slot events of one kind (one look's finds).
 
     A look often finds many slots at once; one message lists the earliest
     ``limit`` of them (and how many more), so that a chat is not flooded.
     The link and the "Book it" button (``book_token``) are for the earliest.
-    One event gives the same alert as :func:`format_event`.
+    One event gives the same alert as :func:`format_event`; ``watch_names``
+    as there.
 
     Raises:
         ValueError: no events, or events of different kinds.
@@ -269,9 +275,10 @@ def format_slot_events(
         raise ValueError("events of one kind only")
     ordered = sorted(events, key=lambda e: (e.start, e.office_id))
     lang = _language(language)
+    titles = watch_names or {}
     first = ordered[0]
     if len(ordered) == 1:
-        return _slot_alert(first, catalogue, lang, book_token)
+        return _slot_alert(first, catalogue, lang, book_token, titles)
     words = _WORDS[lang]
     when = format_local_time(first.start, language=lang)
     lines = [
@@ -285,7 +292,7 @@ def format_slot_events(
     if services:
         names = _services(sorted(services), catalogue, lang)
         lines.append(words["services"].format(services=names))
-    watches = sorted({e.watch_id for e in ordered})
+    watches = sorted({titles.get(e.watch_id, e.watch_id) for e in ordered})
     lines.append(words["watch"].format(watch=", ".join(watches)))
     if first.kind is SlotEventKind.GONE:
         return Alert(
@@ -318,7 +325,11 @@ def _new_slot_buttons(
 
 
 def _slot_alert(
-    event: SlotEvent, catalogue: Catalogue | None, lang: str, book_token: str | None
+    event: SlotEvent,
+    catalogue: Catalogue | None,
+    lang: str,
+    book_token: str | None,
+    titles: Mapping[str, str],
 ) -> Alert:
     words = _WORDS[lang]
     when = format_local_time(event.start, language=lang)
@@ -329,7 +340,9 @@ def _slot_alert(
     if event.services:
         names = _services(event.services, catalogue, lang)
         lines.append(words["services"].format(services=names))
-    lines.append(words["watch"].format(watch=event.watch_id))
+    lines.append(
+        words["watch"].format(watch=titles.get(event.watch_id, event.watch_id))
+    )
     if event.kind is SlotEventKind.GONE:
         lines.append(words["gone_note"])
         return Alert(
@@ -355,6 +368,7 @@ def _booking_alert(
     services: tuple[tuple[int, int], ...],
     catalogue: Catalogue | None,
     lang: str,
+    titles: Mapping[str, str],
 ) -> Alert:
     words = _WORDS[lang]
     when = format_local_time(event.start, language=lang) if event.start else "?"
@@ -369,7 +383,9 @@ def _booking_alert(
         lines.append(
             words["services"].format(services=_services(services, catalogue, lang))
         )
-    lines.append(words["watch"].format(watch=event.watch_id))
+    lines.append(
+        words["watch"].format(watch=titles.get(event.watch_id, event.watch_id))
+    )
     state = event.state
     if state is BookingState.BOOKED:
         title = words["booked"].format(when=when)

@@ -284,6 +284,9 @@ class AlertForwarder:
         slots = [e for e in events if isinstance(e, SlotEvent)]
         earliest = min(slots, key=lambda e: (e.start, e.office_id)) if slots else None
 
+        # Watches are subentries: show their titles, not their ids.
+        titles = {key: sub.title for key, sub in self.entry.subentries.items()}
+
         def alert(book_token: str | None = None) -> Alert:
             if slots:
                 return format_slot_events(
@@ -291,9 +294,14 @@ class AlertForwarder:
                     catalogue=catalogue,
                     language=language,
                     book_token=book_token,
+                    watch_names=titles,
                 )
             return format_event(
-                events[0], catalogue=catalogue, watch=watch, language=language
+                events[0],
+                catalogue=catalogue,
+                watch=watch,
+                language=language,
+                watch_names=titles,
             )
 
         if self.notify_entities:

@@ -298,3 +298,13 @@ def test_slot_events_must_be_of_one_kind() -> None:
     mixed = [*many(SlotEventKind.NEW, 1), *many(SlotEventKind.GONE, 1)]
     with pytest.raises(ValueError, match="one kind"):
         format_slot_events(mixed)
+
+
+def test_watch_names_replace_ids() -> None:
+    names = {"passport": "Anna's passport"}
+    single = format_event(slot_event(), watch_names=names)
+    assert "Watch: Anna's passport" in single.message
+    batch = format_slot_events(many(SlotEventKind.NEW, 2), watch_names=names)
+    assert "Watch: Anna's passport" in batch.message
+    booking = format_event(booked(), watch_names={}, language="de")
+    assert "Suche: passport" in booking.message

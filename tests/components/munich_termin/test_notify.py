@@ -125,6 +125,7 @@ async def test_found_slots_are_announced(
     title, *lines = message.text.splitlines()
     assert re.fullmatch(r"\d+ new appointment slots, the earliest .+", title)
     assert lines[0].startswith("\N{BULLET} ")
+    assert "Watch: Wohnsitz" in lines  # the subentry's title, not its id
     assert lines[-1].startswith(
         "Book at: https://stadt.muenchen.de/buergerservice/terminvereinbarung.html#/"
     )
