@@ -182,6 +182,8 @@ class MunichTerminCoordinator(DataUpdateCoordinator[dict[str, "WatchStatus"]]):
             self.watcher.add(watch)
         self.catalogue: Catalogue | None = None
         self.failed: set[str] = set()
+        self.engine_delay: float | None = None
+        """Seconds until the engine wants to be polled again (its last answer)."""
         self.reachable: bool | None = None
         self.last_success: datetime | None = None
         self.last_errors: tuple[PollError, ...] = ()
@@ -239,7 +241,10 @@ class MunichTerminCoordinator(DataUpdateCoordinator[dict[str, "WatchStatus"]]):
         finally:
             self._polling = False
         delay = max(result.delay, MIN_POLL_DELAY)
-        self.update_interval = timedelta(seconds=delay)
+        self.engine_delay = delay
+        # The coordinator schedules from int(loop.time()): add the fraction
+        # it drops, so the next refresh comes at next_due, not up to 1 s early.
+        self.update_interval = timedelta(seconds=delay + self.hass.loop.time() % 1)
         self._count_requests()
         for event in result.events:
             self._handle_event(event)
