@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-import mta_client
+from mta_client._version import __version__
 
 ROOT = Path(__file__).parents[3]
 INTEGRATION = ROOT / "custom_components" / "munich_termin"
@@ -34,11 +34,8 @@ def test_manifest() -> None:
     assert keys[:2] == ["domain", "name"]
     assert keys[2:] == sorted(keys[2:])
     assert manifest["domain"] == INTEGRATION.name
-    assert (
-        manifest["version"] == mta_client.__version__
-        if hasattr(mta_client, "__version__")
-        else manifest["version"] == "0.1.0"
-    )
+    # The library and the integration are released together.
+    assert manifest["version"] == __version__
     assert manifest["requirements"] == [f"mta-client=={manifest['version']}"]
     assert manifest["iot_class"] == "cloud_polling"
     assert manifest["integration_type"] == "service"
