@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import json
 import logging
 import math
@@ -585,9 +585,11 @@ class AlertQueue:
     back-off (``base_delay`` doubling up to ``max_delay``; a 429 waits its
     ``retry_after``); a message is dropped only once it is older than
     ``max_age`` (a day), or when the queue is full (the oldest goes), or when
-    Telegram refuses it for good (400/403). A rejected token stops all
-    sending: ``failed_auth`` turns True, ``on_auth_failed`` is called once,
-    and nothing more is sent until :meth:`resume` (with a new sender).
+    Telegram refuses it for good (400/403; a group that became a supergroup
+    is followed to its new id, and ``on_chat_migrated`` is told). A rejected
+    token stops all sending: ``failed_auth`` turns True, ``on_auth_failed``
+    is called once, and nothing more is sent until :meth:`resume` (with a
+    new sender).
 
     Counters: ``sent``, ``dropped``, ``pending`` and ``failed_auth``.
 
@@ -604,6 +606,7 @@ class AlertQueue:
         max_delay: float = 600.0,
         clock: Clock | None = None,
         on_auth_failed: Callable[[TelegramAuthError], None] | None = None,
+        on_chat_migrated: Callable[[int | str, int], None] | None = None,
     ) -> None:
         """Configure the queue; :meth:`run` starts sending."""
         if maxsize < 1:
@@ -615,6 +618,7 @@ class AlertQueue:
         self.max_delay = max_delay
         self.clock: Clock = clock or sender.clock
         self.on_auth_failed = on_auth_failed
+        self.on_chat_migrated = on_chat_migrated
         self.sent = 0
         self.dropped = 0
         self.failed_auth = False
@@ -719,26 +723,8 @@ class AlertQueue:
                 buttons=message.buttons,
                 parse_mode=message.parse_mode,
             )
-        except TelegramAuthError as err:
-            self.mark_auth_failed(err)
-            return 0.0
-        except TelegramBadRequestError as err:
-            self.last_error = err
-            self._drop_head()
-            _LOGGER.warning("Telegram refused an alert for good: %s", err)
-            return 0.0
-        except TelegramRateLimitError as err:
-            self.last_error = err
-            self._failures += 1
-            return err.retry_after
         except TelegramError as err:
-            self.last_error = err
-            self._failures += 1
-            delay = min(self.max_delay, self.base_delay * 2.0 ** (self._failures - 1))
-            _LOGGER.debug(
-                "Telegram alert not sent (%s); next try in %.0f s", err, delay
-            )
-            return delay
+            return self._failed(message, err)
         self._failures = 0
         self.last_error = None
         if self._messages and self._messages[0] is message:
@@ -749,6 +735,36 @@ class AlertQueue:
         if message.on_sent is not None:
             message.on_sent(message_id)
         return 0.0
+
+    def _failed(self, message: OutgoingMessage, err: TelegramError) -> float:
+        """Deal with a failed send; return the seconds to wait."""
+        if isinstance(err, TelegramAuthError):
+            self.mark_auth_failed(err)
+            return 0.0
+        self.last_error = err
+        if isinstance(err, TelegramBadRequestError):
+            if err.migrate_to_chat_id is not None:
+                self._migrate(message.chat_id, err.migrate_to_chat_id)
+            else:
+                self._drop_head()
+                _LOGGER.warning("Telegram refused an alert for good: %s", err)
+            return 0.0
+        self._failures += 1
+        if isinstance(err, TelegramRateLimitError):
+            return err.retry_after
+        delay = min(self.max_delay, self.base_delay * 2.0 ** (self._failures - 1))
+        _LOGGER.debug("Telegram alert not sent (%s); next try in %.0f s", err, delay)
+        return delay
+
+    def _migrate(self, old: int | str, new: int) -> None:
+        """A group became a supergroup: send its messages to the new id."""
+        _LOGGER.warning("Telegram chat %s moved to %s; alerts follow it", old, new)
+        self._messages = deque(
+            replace(m, chat_id=new) if str(m.chat_id) == str(old) else m
+            for m in self._messages
+        )
+        if self.on_chat_migrated is not None:
+            self.on_chat_migrated(old, new)
 
     def _expire(self) -> None:
         now = _monotonic(self.clock)

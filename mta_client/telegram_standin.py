@@ -29,7 +29,8 @@ The control surface under ``/_standin/`` plays the person on the other end:
   (``"/termin"``) from the chat: queues a ``message`` update;
 * ``POST /_standin/faults`` ``{"method": "sendMessage"|"*", "status": 429,
   "retry_after": 5, "count": 1}`` - the next matching calls fail (``count``
-  ``-1``: until cleared); ``DELETE /_standin/faults`` clears them;
+  ``-1``: until cleared; ``"status": 400, "migrate_to_chat_id": -100…`` says
+  a group became a supergroup); ``DELETE /_standin/faults`` clears them;
 * ``POST /_standin/reset`` - forget everything.
 
 Run it with ``python -m mta_client.telegram_standin --port 8081 --token T
@@ -74,13 +75,19 @@ class BotAPIError(Exception):
     """A Bot API error answer."""
 
     def __init__(
-        self, status: int, description: str, *, retry_after: int | None = None
+        self,
+        status: int,
+        description: str,
+        *,
+        retry_after: int | None = None,
+        migrate_to_chat_id: int | None = None,
     ) -> None:
         """Store what the answer says."""
         super().__init__(description)
         self.status = status
         self.description = description
         self.retry_after = retry_after
+        self.migrate_to_chat_id = migrate_to_chat_id
 
     def response(self) -> web.Response:
         """Return the error in the Bot API's envelope."""
@@ -89,8 +96,16 @@ class BotAPIError(Exception):
             "error_code": self.status,
             "description": self.description,
         }
-        if self.retry_after is not None:
-            body["parameters"] = {"retry_after": self.retry_after}
+        parameters = {
+            key: value
+            for key, value in (
+                ("retry_after", self.retry_after),
+                ("migrate_to_chat_id", self.migrate_to_chat_id),
+            )
+            if value is not None
+        }
+        if parameters:
+            body["parameters"] = parameters
         return web.json_response(body, status=self.status)
 
 
@@ -124,6 +139,8 @@ class Fault:
     retry_after: int | None = None
     description: str | None = None
     count: int = 1
+    migrate_to_chat_id: int | None = None
+    """With status 400: the group became this supergroup."""
 
     def __post_init__(self) -> None:
         """Method names are case-insensitive, as in the Bot API."""
@@ -147,7 +164,14 @@ class Fault:
         description = self.description or _DESCRIPTIONS.get(self.status, "Error")
         if self.status == 429 and self.description is None:  # noqa: PLR2004
             description = f"Too Many Requests: retry after {retry_after}"
-        return BotAPIError(self.status, description, retry_after=retry_after).response()
+        if self.migrate_to_chat_id is not None and self.description is None:
+            description = "Bad Request: group chat was upgraded to a supergroup chat"
+        return BotAPIError(
+            self.status,
+            description,
+            retry_after=retry_after,
+            migrate_to_chat_id=self.migrate_to_chat_id,
+        ).response()
 
 
 @dataclass(kw_only=True)
@@ -832,6 +856,11 @@ async def _control_add_fault(request: web.Request) -> web.Response:
             ),
             description=body.get("description"),
             count=int(body.get("count", 1)),
+            migrate_to_chat_id=(
+                int(body["migrate_to_chat_id"])
+                if body.get("migrate_to_chat_id") is not None
+                else None
+            ),
         )
     except (TypeError, ValueError):
         raise web.HTTPBadRequest(text="bad fault") from None

@@ -214,6 +214,7 @@ async def test_injected_faults(
             "retry_after": None,
             "description": None,
             "count": -1,
+            "migrate_to_chat_id": None,
         }
     ]
     for _ in range(2):

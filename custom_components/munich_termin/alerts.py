@@ -135,7 +135,11 @@ class AlertForwarder:
                 session=async_get_clientsession(hass),
                 api_url=(options.get(CONF_TELEGRAM_API_URL) or DEFAULT_API_URL),
             )
-            self.queue = AlertQueue(sender, on_auth_failed=self._token_rejected)
+            self.queue = AlertQueue(
+                sender,
+                on_auth_failed=self._token_rejected,
+                on_chat_migrated=self._chat_migrated,
+            )
         self._notifications: asyncio.Queue[_Notification] = asyncio.Queue(maxsize=500)
         self._announced: OrderedDict[str, str] = OrderedDict()
         self._messages: OrderedDict[str, tuple[int, str]] = OrderedDict()
@@ -417,6 +421,17 @@ class AlertForwarder:
             LOGGER.debug("Telegram not reachable to check the token: %s", err)
         else:
             ir.async_delete_issue(self.hass, DOMAIN, ISSUE_TELEGRAM_REJECTED)
+
+    @callback
+    def _chat_migrated(self, old: int | str, new: int) -> None:
+        """The group became a supergroup: later alerts go to its new id."""
+        if str(self.chat_id) == str(old):
+            self.chat_id = new
+        LOGGER.warning(
+            "The Telegram group %s is now %s; change the chat id in the options",
+            old,
+            new,
+        )
 
     @callback
     def _token_rejected(self, _err: TelegramAuthError) -> None:

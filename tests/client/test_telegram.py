@@ -564,3 +564,34 @@ async def test_send_options_and_bad_answers(
     responses.post(f"{API}/bot{TOKEN}/getUpdates", payload=ok({}))
     with pytest.raises(TelegramError, match="not the Bot API"):
         await sender.get_updates()
+
+
+async def test_queue_follows_a_migrated_group(
+    responses: aioresponses, sender: TelegramSender
+) -> None:
+    responses.post(
+        SEND,
+        status=400,
+        payload={
+            "ok": False,
+            "error_code": 400,
+            "description": "Bad Request: group chat was upgraded to a supergroup chat",
+            "parameters": {"migrate_to_chat_id": -100777},
+        },
+    )
+    responses.post(SEND, payload=message(1, -100777))
+    responses.post(SEND, payload=message(2, -100777))
+    moves: list[tuple[int | str, int]] = []
+    queue = AlertQueue(
+        sender, on_chat_migrated=lambda old, new: moves.append((old, new))
+    )
+    queue.put(-42, "one")
+    queue.put("-42", "two")
+    queue.put(7, "other chat")
+    assert await queue.send_next() == 0.0
+    assert moves == [(-42, -100777)]
+    assert [m.chat_id for m in queue._messages] == [-100777, -100777, 7]
+    await queue.send_next()
+    await queue.send_next()
+    assert [c["chat_id"] for c in sent_json(responses, SEND)] == [-42, -100777, -100777]
+    assert (queue.sent, queue.dropped) == (2, 0)

@@ -523,3 +523,19 @@ async def test_token_checked_at_start(
     assert forwarder.queue.failed_auth
     assert issue_registry.async_get_issue(DOMAIN, ISSUE_TELEGRAM_REJECTED) is not None
     await stop(hass, entry, forwarder)
+
+
+async def test_telegram_group_moved(
+    hass: HomeAssistant, standin: TelegramStandinServer
+) -> None:
+    standin.standin.chat_ids.add("-100555")
+    standin.standin.faults.append(
+        Fault(method="sendMessage", status=400, migrate_to_chat_id=-100555)
+    )
+    entry = make_entry(hass, **telegram_options(standin))
+    forwarder = await started(hass, entry)
+    await forwarder.async_send("to the group")
+    await settle(hass, forwarder)
+    assert [m.text for m in standin.standin.sent(-100555)] == ["to the group"]
+    assert forwarder.chat_id == -100555
+    await stop(hass, entry, forwarder)
