@@ -54,7 +54,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.version:
         set_version(args.version)
-    print(current())  # noqa: T201 - the command's output
+    print(current())
 
 
 if __name__ == "__main__":
