@@ -6,7 +6,6 @@ budget and the coordinator); every watch is a config subentry.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
 from homeassistant.const import Platform
@@ -15,7 +14,8 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
 from mta_client import DEFAULT_BASE_URL, MTAValidationError
 
-from .const import CONF_BASE_URL, DOMAIN, LOGGER, SUBENTRY_WATCH
+from .alerts import AlertForwarder
+from .const import CONF_BASE_URL, DOMAIN, LOGGER
 from .coordinator import (
     HAStateStore,
     MunichTerminConfigEntry,
@@ -41,27 +41,10 @@ PLATFORMS: list[Platform] = [
     Platform.BUTTON,
     Platform.CALENDAR,
     Platform.EVENT,
+    Platform.NOTIFY,
     Platform.SENSOR,
     Platform.SWITCH,
 ]
-
-
-def _alert_forwarder() -> type | None:
-    """The alert forwarder class, once its module exists."""
-    try:
-        module = importlib.import_module(f"{__package__}.alerts")
-    except ImportError:  # pragma: no cover - alerts.py is built by another helper
-        return None
-    forwarder: type | None = getattr(module, "AlertForwarder", None)
-    return forwarder
-
-
-def _notify_available() -> bool:
-    try:
-        importlib.import_module(f"{__package__}.notify")
-    except ImportError:  # pragma: no cover - notify.py is built by another helper
-        return False
-    return True
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:  # noqa: ARG001
@@ -80,8 +63,6 @@ async def async_setup_entry(
     )
     watches: dict[str, Watch] = {}
     for subentry_id, subentry in entry.subentries.items():
-        if subentry.subentry_type != SUBENTRY_WATCH:
-            continue
         try:
             watches[subentry_id] = build_watch(subentry_id, subentry.data)
         except (MTAValidationError, ContactProblem) as err:
@@ -99,24 +80,19 @@ async def async_setup_entry(
     )
     entry.async_on_unload(coordinator.async_shutdown_reminders)
     entry.async_on_unload(coordinator.watcher.aclose)
-    if (forwarder := _alert_forwarder()) is not None:
-        # Before the first look, so that its events are announced too.
-        alerts = forwarder(hass, entry)
-        await alerts.async_start()
-        entry.runtime_data.alerts = alerts
-        entry.async_on_unload(alerts.async_stop)
+    # Before the first look, so that its events are announced too.
+    alerts = AlertForwarder(hass, entry)
+    await alerts.async_start()
+    entry.runtime_data.alerts = alerts
+    entry.async_on_unload(alerts.async_stop)
     await coordinator.async_config_entry_first_refresh()
 
     # Any change (options, a watch added, changed or removed) reloads the
     # entry; the engine resumes from its stored state.
     entry.async_on_unload(entry.add_update_listener(_async_reload))
-    await hass.config_entries.async_forward_entry_setups(entry, _platforms())
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     coordinator.async_entities_ready()
     return True
-
-
-def _platforms() -> list[Platform]:
-    return [*PLATFORMS, Platform.NOTIFY] if _notify_available() else PLATFORMS
 
 
 async def _async_reload(hass: HomeAssistant, entry: MunichTerminConfigEntry) -> None:
@@ -127,7 +103,7 @@ async def async_unload_entry(
     hass: HomeAssistant, entry: MunichTerminConfigEntry
 ) -> bool:
     """Stop the engine; a booking in progress is resumed after the reload."""
-    return await hass.config_entries.async_unload_platforms(entry, _platforms())
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
 
 
 async def async_remove_entry(

@@ -319,8 +319,7 @@ class MunichTerminCoordinator(DataUpdateCoordinator[dict[str, "WatchStatus"]]):
         kind, attributes = self.describe_event(event)
         if kind is not None:
             self._dispatch(event.watch_id, kind, attributes)
-        alerts = getattr(self.config_entry, "runtime_data", None)
-        forwarder = alerts.alerts if alerts is not None else None
+        forwarder = self.config_entry.runtime_data.alerts
         if forwarder is not None:
             forwarder.handle_event(
                 event,

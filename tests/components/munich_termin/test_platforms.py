@@ -55,7 +55,6 @@ async def test_entities(  # noqa: PLR0917 - fixtures
     with (
         patch("custom_components.munich_termin.coordinator.time", clock),
         patch("custom_components.munich_termin.PLATFORMS", [platform]),
-        patch("custom_components.munich_termin._notify_available", return_value=False),
     ):
         await setup_entry(hass, config_entry)
     await snapshot_platform(hass, entity_registry, snapshot, config_entry.entry_id)
