@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from homeassistant.const import Platform
-from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
 from mta_client import DEFAULT_BASE_URL, MTAValidationError
@@ -23,6 +23,7 @@ from .coordinator import (
     MunichTerminData,
     TimedClient,
 )
+from .entity import BOOKING_PAGE, MANUFACTURER
 from .services import async_setup_services
 from .watches import ContactProblem, build_watch
 
@@ -72,6 +73,20 @@ async def async_setup_entry(
                 "Watch %s is not valid and is skipped: %s", subentry.title, err
             )
     coordinator = MunichTerminCoordinator(hass, entry, client, list(watches.values()))
+    # The service's own device first: each watch's device is linked to it.
+    coordinator.service_device_id = (
+        dr.async_get(hass)
+        .async_get_or_create(
+            config_entry_id=entry.entry_id,
+            identifiers={(DOMAIN, entry.entry_id)},
+            name=entry.title,
+            entry_type=dr.DeviceEntryType.SERVICE,
+            manufacturer=MANUFACTURER,
+            model="Citizen appointment API",
+            configuration_url=BOOKING_PAGE,
+        )
+        .id
+    )
     entry.runtime_data = MunichTerminData(
         client=client,
         watcher=coordinator.watcher,

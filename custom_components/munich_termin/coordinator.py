@@ -182,6 +182,7 @@ class MunichTerminCoordinator(DataUpdateCoordinator[dict[str, "WatchStatus"]]):
             self.watcher.add(watch)
         self.catalogue: Catalogue | None = None
         self.failed: set[str] = set()
+        self.service_device_id: str | None = None
         self.engine_delay: float | None = None
         """Seconds until the engine wants to be polled again (its last answer)."""
         self.reachable: bool | None = None

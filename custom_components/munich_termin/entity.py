@@ -54,6 +54,9 @@ class WatchEntity(MunichTerminEntity):
             model="Watch",
             configuration_url=BOOKING_PAGE,
         )
+        if coordinator.service_device_id is not None:
+            # Shown "connected via" the booking service's device.
+            self._attr_device_info["via_device_id"] = coordinator.service_device_id
 
     @property
     def available(self) -> bool:

@@ -43,6 +43,7 @@ async def test_setup_and_unload(
     )
     assert service is not None
     assert service.config_subentry_id is None
+    assert device.via_device_id == service.id
     # The first look found the fixed slots and showed them on the event entity.
     assert hass.states.get("event.wohnsitz_events").attributes["event_type"] == (
         "slot_found"
@@ -150,3 +151,23 @@ async def test_invalid_watch_is_skipped(
     assert titles == {"Good"}
     assert "Watch Broken is not valid and is skipped" in caplog.text
     assert hass.states.get("sensor.broken_earliest_slot") is None
+
+
+async def test_removing_a_watch_removes_its_device(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    device_registry: dr.DeviceRegistry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    sid = watch_id(loaded_entry)
+    assert hass.config_entries.async_remove_subentry(loaded_entry, sid)
+    await hass.async_block_till_done()
+    assert (
+        device_registry.async_get_device_by_identifier(
+            (DOMAIN, sid), loaded_entry.entry_id
+        )
+        is None
+    )
+    assert entity_registry.async_get("sensor.wohnsitz_earliest_slot") is None
+    assert loaded_entry.state is ConfigEntryState.LOADED
+    assert loaded_entry.runtime_data.watches == {}
