@@ -400,6 +400,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="the city's routes: muc47 (current, default) or muc45 (only the "
         "legacy availability routes; mta then exits with 13)",
     )
+    simulate.add_argument(
+        "--visibility",
+        # The simulator's VISIBILITY_MODELS; not imported, to keep `mta` quick.
+        choices=("cron", "delayed", "random"),
+        default="delayed",
+        help="when released, cancelled and expired slots become visible: "
+        "delayed (default; seconds after the city's per-minute cron), cron "
+        "(exactly at the full minute) or random (any second of the minute); "
+        "see below",
+    )
     return parser
 
 
@@ -407,6 +417,19 @@ SIMULATE_EPILOG = """\
 The simulator answers like the city's API below
 http://HOST:PORT/buergeransicht/api/citizen/ (point --base-url there).
 Munich's public holidays have no slots.
+
+Released, cancelled (15 min after the cancel) and expired slots are freed by
+the city's per-minute cron; --visibility says when they show:
+  delayed  the cron run takes a while: log-normal, median 6 s after the full
+           minute (sigma 0.7, at least 1 s; p95 ~19 s), inside bulk-release
+           windows (Buergerbuero 7-8 h, 9-11 h, overnight) median 15 s
+           (sigma 0.6, at least 3 s; p95 ~40 s); capped at 50 s; one draw
+           per run and office, seeded (default)
+  cron     exactly at the full minute
+  random   uniformly at any second of the minute after the full minute
+Competing citizens take most new slots within a minute and cancel 15 % of
+what they booked at random times (10 min after booking to 1 h before the
+appointment).
 
 --control adds a control surface on the same port (JSON in, JSON out; off
 unless asked for, its paths then answer the city's 404 notFound). Control

@@ -13,6 +13,16 @@ of that release instead of ``available-calendar/``; ``control=True`` adds the
 JSON control surface under ``/_simulator/`` (see :mod:`.control`). Munich's
 public holidays never have slots (:mod:`.office_days`).
 
+``Simulator(visibility=...)`` picks when the city's per-minute cron makes
+released, cancelled and expired slots visible (:mod:`.visibility`):
+``"cron"`` exactly at the full minute (the default here, so that tests can
+count on whole minutes), ``"delayed"`` a log-normal number of seconds later
+(median 6 s, 15 s in bulk-release windows, at most 50 s; the default of
+``mta simulate``) or ``"random"`` at a uniformly random second of the minute.
+In ``munich-weekday`` competitors also cancel 15 % of what they book, at
+random times; the slot is free again at the deallocation cron 15 minutes
+later (:class:`CompetitorCancellations`).
+
 What only the simulator needs (the ``altcha`` package) is the optional extra
 ``mta-client[simulator]``; it is imported on first use of the captcha.
 """
@@ -27,6 +37,7 @@ from .outbox import Mail, Outbox, parse_link
 from .paths import API_PREFIX, CONTROL_PREFIX
 from .scenarios import (
     Competition,
+    CompetitorCancellations,
     FixedScenario,
     MunichWeekday,
     QuietScenario,
@@ -39,18 +50,31 @@ from .scenarios import (
 )
 from .server import SimulatorServer, serve
 from .simulator import API_GENERATIONS, Simulator
-from .stats import CompetitorTake, SimulatorStats, SlotAppearance
+from .stats import CompetitorTake, SimulatorStats, SlotAppearance, SlotChange
 from .virtual_time import VirtualTimeLoop, run_virtual, virtual_time_loop
+from .visibility import (
+    BULK_DELAY,
+    NORMAL_DELAY,
+    VISIBILITY_MODELS,
+    CronDelay,
+    Visibility,
+    cron_run,
+)
 
 __all__ = [
     "API_GENERATIONS",
     "API_PREFIX",
+    "BULK_DELAY",
     "CONTROL_PREFIX",
     "FAULT_KINDS",
+    "NORMAL_DELAY",
+    "VISIBILITY_MODELS",
     "CaptchaConfig",
     "Catalogue",
     "Competition",
+    "CompetitorCancellations",
     "CompetitorTake",
+    "CronDelay",
     "FaultInjector",
     "FaultRule",
     "FixedScenario",
@@ -65,8 +89,11 @@ __all__ = [
     "SimulatorServer",
     "SimulatorStats",
     "SlotAppearance",
+    "SlotChange",
     "VirtualTimeLoop",
+    "Visibility",
     "create_app",
+    "cron_run",
     "get_scenario",
     "load_catalogue",
     "parse_link",

@@ -3,15 +3,17 @@
 State machine of the city (zmscitizenapi README): ``reserve → reserved →
 preconfirm → preconfirmed → confirm → confirmed``; cancel from any of them.
 Reservations expire after ``scope.reservationDuration`` minutes and
-activations after ``scope.activationDuration`` minutes; the city's cron runs
-every minute, so an expiry takes effect at the next full minute.
+activations after ``scope.activationDuration`` minutes, and a cancelled
+appointment frees its slot ``deallocationDuration`` (15) minutes after the
+cancel; the city's cron runs every minute, so each takes effect at the next
+full minute, plus the run's delay under the ``delayed`` and ``random``
+visibility models (:meth:`BookingHost.cron_time`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 import datetime as dt
-import math
 import re
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -66,10 +68,6 @@ class Process:
     history: list[tuple[float, str]] = field(default_factory=list)
 
 
-def _ceil_minute(timestamp: float) -> float:
-    return math.ceil(timestamp / 60) * 60
-
-
 def _int_field(value: Any) -> int | None:
     """Accept an int or a numeric string (PHP is lenient), else ``None``."""
     if isinstance(value, bool):
@@ -107,8 +105,16 @@ class BookingHost(Protocol):
     def schedule(self, at: float, callback: Callable[[float], None]) -> None:
         """Run ``callback(at)`` once the clock reaches ``at``."""
 
-    def free_units(self, office_id: int, units: list[int], *, source: str) -> None:
-        """Give a process's units back to the free slots."""
+    def cron_time(self, at: float, office_id: int, *, key: object = None) -> float:
+        """When the city's cron has made a change due at ``at`` visible."""
+
+    def hold_units(self, office_id: int, units: list[int]) -> bool:
+        """Hold a run of free units for a process; return success."""
+
+    def free_units(
+        self, office_id: int, units: list[int], *, source: str, at: float | None = None
+    ) -> None:
+        """Give a process's units back to the free slots (at ``at``, default now)."""
 
 
 class Bookings:
@@ -282,10 +288,10 @@ class Bookings:
         if len(same) >= limit:
             raise CityError("tooManyAppointmentsWithSameMail")
 
-    def _drop(self, process: Process, source: str) -> None:
+    def _drop(self, process: Process, source: str, at: float | None = None) -> None:
         """Remove a process and free its units (those still in the future)."""
         self.processes.pop(process.process_id, None)
-        self.sim.free_units(process.office_id, process.units, source=source)
+        self.sim.free_units(process.office_id, process.units, source=source, at=at)
 
     # --- routes --------------------------------------------------------------
 
@@ -342,7 +348,7 @@ class Bookings:
         if office.scope.captcha_required:
             sim.captcha.check_token(data.get("captchaToken") or None, client_ip)
         units = sim.slots.units(office_id, timestamp, needed)
-        if sim.slots.align(office_id, timestamp) != timestamp or not sim.slots.hold(
+        if sim.slots.align(office_id, timestamp) != timestamp or not sim.hold_units(
             office_id, units
         ):
             raise CityError("appointmentNotAvailable")
@@ -361,7 +367,8 @@ class Bookings:
         self._next_id += sim.rng.randrange(1, 40)
         self.processes[process.process_id] = process
         sim.stats.reservations += 1
-        deadline = _ceil_minute(now + office.scope.reservation_minutes * 60)
+        expires = now + office.scope.reservation_minutes * 60
+        deadline = sim.cron_time(expires, office_id, key=process.process_id)
         sim.schedule(deadline, lambda at: self._expire(process, "reserved", at))
         return process
 
@@ -377,7 +384,7 @@ class Bookings:
         self._expire(process, process.status, self.sim.clock.time())
         return True
 
-    def _expire(self, process: Process, status: str, _at: float) -> None:
+    def _expire(self, process: Process, status: str, at: float) -> None:
         current = self.processes.get(process.process_id)
         if current is not process or process.status != status:
             return
@@ -385,7 +392,7 @@ class Bookings:
             self.sim.stats.expired_reservations += 1
         else:
             self.sim.stats.expired_activations += 1
-        self._drop(process, "expiry")
+        self._drop(process, "expiry", at)
 
     def update(self, data: dict[str, Any]) -> Process:
         """Add the citizen's data (``POST /update-appointment/``)."""
@@ -450,7 +457,10 @@ class Bookings:
         if process.email and process.email != PLACEHOLDER_EMAIL:
             self.sim.stats.preconfirmed_by_email[process.email.lower()] += 1
         self._send(process, "preconfirmation")
-        deadline = _ceil_minute(now + scope.activation_minutes * 60)
+        expires = now + scope.activation_minutes * 60
+        deadline = self.sim.cron_time(
+            expires, process.office_id, key=process.process_id
+        )
         self.sim.schedule(
             deadline, lambda at: self._expire(process, "preconfirmed", at)
         )
@@ -478,6 +488,12 @@ class Bookings:
         # Process::writeCanceledEntity rotates the key: the old link stops working.
         process.auth_key = self._new_key()
         self.sim.stats.cancellations += 1
-        at = self.sim.clock.time() + self.sim.deallocation_seconds
-        self.sim.schedule(at, lambda _at: self._drop(process, "deallocation"))
+        # deallocateAppointmentData frees it at the first cron run at least
+        # deallocationDuration after the cancel.
+        due = self.sim.cron_time(
+            self.sim.clock.time() + self.sim.deallocation_seconds,
+            process.office_id,
+            key=process.process_id,
+        )
+        self.sim.schedule(due, lambda at: self._drop(process, "deallocation", at))
         return process

@@ -12,7 +12,14 @@ Built-in scenarios (see :func:`scenario_names`):
   overnight 42 days ahead; Führerscheinstelle 7-8 h and 7:30-8:30 h for
   14 days ahead; Ausländerbehörde Notfall-Hilfe Mon/Wed/Fri 6:30 h and
   Tue/Thu 7:30 h), single slots from cancellations at any time of day, and
-  competitors who take most slots within about a minute.
+  competitors who take most slots within about a minute - and who cancel
+  some of what they booked later (:class:`CompetitorCancellations`: 15 % of
+  their appointments, at a uniformly random time between 10 minutes after
+  booking and 1 hour before the appointment; the slot is free again at the
+  deallocation cron 15 minutes after the cancel). The release windows are
+  also the scenario's bulk-release windows (:meth:`Scenario.is_bulk`), in
+  which the ``delayed`` visibility model's cron runs longer
+  (:mod:`.visibility`).
 * ``quiet``: nothing is ever free (slots only via :meth:`Simulator.release_slot`).
 * ``fixed``: a small deterministic set of free slots, no releases, no
   competitors - for tests.
@@ -35,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Competition",
+    "CompetitorCancellations",
     "FixedScenario",
     "MunichWeekday",
     "QuietScenario",
@@ -47,6 +55,8 @@ __all__ = [
 ]
 
 BUERGERBUEROS = (10489, 102522, 54261, 102526, 102523, 102524)
+CANCELLATION_SOURCES = frozenset({"cancellation", "competitor-cancellation"})
+"""Sources of slots freed by a cancellation (noticed later by competitors)."""
 WEEKDAYS = (0, 1, 2, 3, 4)
 
 
@@ -90,6 +100,34 @@ class Competition:
 
 
 @dataclass(frozen=True, slots=True)
+class CompetitorCancellations:
+    """Competing citizens cancel some of the appointments they booked.
+
+    Each appointment a competitor takes is cancelled with ``probability``,
+    at a uniformly random time from ``after`` seconds after booking to
+    ``before`` seconds before the appointment starts (none if that span is
+    empty). The city frees the slot at the deallocation cron
+    (``Simulator(deallocation_minutes=15)`` after the cancel), subject to
+    the visibility model, and competitors go after it again.
+    """
+
+    probability: float = 0.15
+    after: float = 600.0
+    before: float = 3600.0
+
+    def cancel_at(
+        self, rng: random.Random, booked_at: float, start: float
+    ) -> float | None:
+        """Return when a competitor cancels, or ``None`` if they keep it."""
+        if rng.random() >= self.probability:
+            return None
+        lo, hi = booked_at + self.after, start - self.before
+        if hi <= lo:
+            return None
+        return rng.uniform(lo, hi)
+
+
+@dataclass(frozen=True, slots=True)
 class ReleaseRule:
     """A published release window.
 
@@ -121,6 +159,7 @@ class Scenario:
 
     name = "custom"
     competition: Competition | None = None
+    competitor_cancellations: CompetitorCancellations | None = None
 
     def initial(
         self, now: float, tz: dt.tzinfo, rng: random.Random, catalogue: Catalogue
@@ -139,6 +178,14 @@ class Scenario:
     def competition_for(self, release: Release) -> Competition | None:
         """Return who competes for a release (default: :attr:`competition`)."""
         return self.competition if release.compete else None
+
+    def is_bulk(self, at: float, tz: dt.tzinfo) -> bool:
+        """Whether ``at`` falls into a bulk-release window (default: never).
+
+        The ``delayed`` visibility model's cron runs longer then.
+        """
+        del at, tz
+        return False
 
 
 class QuietScenario(Scenario):
@@ -318,8 +365,11 @@ class MunichWeekday(Scenario):
         competition: competitors for scheduled releases.
         cancellation_competition: competitors for single cancelled slots.
         cancellations_per_hour: cancelled appointments per office and hour
-            (06-23 h, every day), each freeing one appointment somewhere in
-            the next 42 days.
+            (06-23 h, every day) of people outside the simulation, each
+            freeing one appointment somewhere in the next 42 days (at the
+            deallocation cron, subject to the visibility model).
+        competitor_cancellations: how the competitors cancel what they
+            booked during the run.
         initial_density: chance that a weekday in the horizon starts with a
             leftover free run at an office.
         rules: the release windows.
@@ -331,6 +381,9 @@ class MunichWeekday(Scenario):
     cancellation_competition: Competition | None = field(
         default_factory=lambda: Competition(probability=0.6, median_delay=240.0)
     )
+    competitor_cancellations: CompetitorCancellations | None = field(
+        default_factory=CompetitorCancellations
+    )
     cancellations_per_hour: float = 0.3
     initial_density: float = 0.15
     rules: tuple[ReleaseRule, ...] = field(default_factory=_munich_rules)
@@ -339,9 +392,23 @@ class MunichWeekday(Scenario):
         """Cancellations are noticed later than scheduled releases."""
         if not release.compete:
             return None
-        if release.source == "cancellation":
+        if release.source in CANCELLATION_SOURCES:
             return self.cancellation_competition
         return self.competition
+
+    def is_bulk(self, at: float, tz: dt.tzinfo) -> bool:
+        """Inside one of the release windows, its end minute included.
+
+        The city's cron serves every office at once, so a window of one
+        office slows the runs for all.
+        """
+        local = dt.datetime.fromtimestamp(at, tz)
+        moment = local.time()
+        return any(
+            local.weekday() in rule.weekdays
+            and rule.window[0] <= moment <= rule.window[1]
+            for rule in self.rules
+        )
 
     def _offices(self) -> list[int]:
         return sorted({o for rule in self.rules for o in rule.offices})

@@ -94,13 +94,16 @@ async def serve(
     seed: int = 0,
     control: bool = False,
     api_generation: str = "muc47",
+    visibility: str = "delayed",
 ) -> None:
     """Serve a simulator until cancelled (``mta simulate``).
 
     Prints one line with the base URL when ready (and one with the control
     surface's URL when ``control`` is on). ``speed`` > 1 runs the simulated
     city faster than real time (:class:`ScaledClock`); ``api_generation``
-    picks the routes (see :data:`~mta_client.simulator.API_GENERATIONS`).
+    picks the routes (see :data:`~mta_client.simulator.API_GENERATIONS`);
+    ``visibility`` when the cron's changes become visible (default
+    ``delayed``, the honest model; see :mod:`~mta_client.simulator.visibility`).
     """
     clock = SystemClock() if speed == 1.0 else ScaledClock(speed=speed)
     simulator = Simulator(
@@ -109,9 +112,12 @@ async def serve(
         seed=seed,
         control=control,
         api_generation=api_generation,
+        visibility=visibility,
     )
     async with SimulatorServer(simulator, host=host, port=port) as server:
         generation = "" if api_generation == "muc47" else f", API {api_generation}"
+        if visibility != "delayed":
+            generation += f", visibility {visibility}"
         print(  # noqa: T201 - the command's output
             f"Simulator ({scenario}, speed {speed:g}{generation}) "
             f"listening on {server.base_url}",

@@ -1,4 +1,13 @@
-"""The simulator's state and its public control surface."""
+"""The simulator's state and its public control surface.
+
+Changes the city's per-minute cron makes (scheduled releases, cancellations,
+expiries, deallocations) become visible by the chosen visibility model
+(:mod:`.visibility`): ``cron`` (exactly at the full minute; the default of
+``Simulator(...)`` so that tests can count on whole minutes), ``delayed``
+(log-normal seconds after it, median 6 s, 15 s in bulk-release windows,
+capped at 50 s; the default of ``mta simulate``) or ``random`` (uniformly
+in the minute after it).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +16,6 @@ import datetime as dt
 import heapq
 import ipaddress
 import itertools
-import math
 import random
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -24,14 +32,22 @@ from .paths import API_PREFIX
 from .ratelimit import RateLimiter
 from .scenarios import Release, Scenario, get_scenario
 from .slots import SlotStore
-from .stats import CompetitorTake, SimulatorStats, SlotAppearance
+from .stats import CompetitorTake, SimulatorStats, SlotAppearance, SlotChange
+from .visibility import VISIBILITY_MODELS, Visibility, cron_run
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
     from mta_client.clock import Clock
 
-__all__ = ["API_GENERATIONS", "API_PREFIX", "CITY_TZ", "Simulator", "cron_run"]
+__all__ = [
+    "API_GENERATIONS",
+    "API_PREFIX",
+    "CITY_TZ",
+    "VISIBILITY_MODELS",
+    "Simulator",
+    "cron_run",
+]
 
 CITY_TZ = ZoneInfo("Europe/Berlin")
 
@@ -42,11 +58,6 @@ API_GENERATIONS: dict[str, str] = {
     "with and without trailing slash; no available-calendar/",
 }
 """The API generations the simulator can speak, with what they route."""
-
-
-def cron_run(timestamp: float) -> float:
-    """When the city's per-minute cron next runs: the next full minute."""
-    return math.ceil(timestamp / 60) * 60
 
 
 class Simulator:
@@ -81,6 +92,16 @@ class Simulator:
             (no slots on them); see :mod:`.office_days`.
         control: serve the control surface under ``/_simulator/`` (see
             :mod:`.control`); off by default, as the city has none.
+        visibility: when the cron's changes become visible, a key of
+            :data:`~.visibility.VISIBILITY_MODELS`: ``"cron"`` (default here:
+            exactly at the full minute), ``"delayed"`` (seconds later, drawn
+            per run; the default of ``mta simulate``) or ``"random"``.
+
+    Attributes:
+        slot_listeners: callables told of every change of the free slots
+            (:class:`~.stats.SlotChange`, in event order, with the event's
+            own time), e.g. for a benchmark's ground truth. Units whose start
+            passes are not reported.
 
     """
 
@@ -103,6 +124,7 @@ class Simulator:
         api_generation: str = "muc47",
         public_holidays: bool = True,
         control: bool = False,
+        visibility: str = "cron",
     ) -> None:
         """Create the simulator (nothing happens until the first request)."""
         if api_generation not in API_GENERATIONS:
@@ -114,6 +136,8 @@ class Simulator:
             MunichHolidays() if public_holidays else None
         )
         self.control = control
+        self.visibility = Visibility(visibility, seed=seed)
+        self.slot_listeners: list[Callable[[SlotChange], None]] = []
         self.clock: Clock = clock or SystemClock()
         self.scenario = (
             get_scenario(scenario) if isinstance(scenario, str) else scenario
@@ -206,10 +230,37 @@ class Simulator:
             ):
                 # Released and cancelled slots become visible when the city's
                 # per-minute cron (calculateSlots, deallocateAppointmentData)
-                # next runs, not the moment staff or a citizen act.
-                self.schedule(cron_run(release.at), self._release_callback(release))
+                # next runs and is done, not the moment staff or a citizen act.
+                visible = self.cron_time(
+                    release.at, release.office_id, key=(release.start, release.source)
+                )
+                self.schedule(visible, self._release_callback(release))
             current += dt.timedelta(days=1)
         self._planned_until = day
+
+    def cron_time(self, at: float, office_id: int, *, key: object = None) -> float:
+        """When a change the city's cron makes for ``at`` becomes visible.
+
+        The next full minute, plus the visibility model's delay (longer in
+        the scenario's bulk-release windows); ``key`` tells changes apart
+        for the ``random`` model.
+        """
+        bulk = self.scenario.is_bulk(cron_run(at), self.tz)
+        return self.visibility.visible_at(at, office_id, bulk=bulk, key=key)
+
+    def _notify(
+        self, office_id: int, units: list[int], at: float, *, free: bool, source: str
+    ) -> None:
+        if units and self.slot_listeners:
+            change = SlotChange(
+                office_id=office_id,
+                units=tuple(units),
+                at=at,
+                free=free,
+                source=source,
+            )
+            for listener in self.slot_listeners:
+                listener(change)
 
     def _release_callback(self, release: Release) -> Callable[[float], None]:
         return lambda at: self._apply_release(release, at)
@@ -230,6 +281,7 @@ class Simulator:
             office_id, [u for u in units if u > at and not self.is_holiday(u)]
         )
         self._record(office_id, added, at, release.source)
+        self._notify(office_id, added, at, free=True, source=release.source)
         competition = self.scenario.competition_for(release)
         if competition is None or not added:
             return
@@ -251,8 +303,32 @@ class Simulator:
                 self.stats.competitor_takes.append(
                     CompetitorTake(office_id, taken[0], len(taken), at, appeared_at)
                 )
+                self._notify(office_id, taken, at, free=False, source="competitor")
+                self._maybe_cancel_later(office_id, taken, at)
 
         return take
+
+    def _maybe_cancel_later(self, office_id: int, units: list[int], at: float) -> None:
+        """A competitor who booked ``units`` may cancel them later."""
+        cancellations = self.scenario.competitor_cancellations
+        if cancellations is None:
+            return
+        rng = random.Random(f"{self.seed}:cancel:{office_id}:{units[0]}:{at}")
+        cancel_at = cancellations.cancel_at(rng, at, units[0])
+        if cancel_at is None:
+            return
+        # deallocateAppointmentData frees it at the first cron run at least
+        # deallocationDuration after the cancel.
+        visible = self.cron_time(
+            cancel_at + self.deallocation_seconds, office_id, key=(units[0], "cancel")
+        )
+        release = Release(cancel_at, office_id, units[0], 0, "competitor-cancellation")
+
+        def cancel(when: float) -> None:
+            self.stats.competitor_cancellations += 1
+            self._make_free(office_id, units, when, release)
+
+        self.schedule(visible, cancel)
 
     def _record(self, office_id: int, added: list[int], at: float, source: str) -> None:
         step = self.slots.step(office_id)
@@ -267,9 +343,21 @@ class Simulator:
                 )
             run = [unit] if unit is not None else []
 
-    def free_units(self, office_id: int, units: list[int], *, source: str) -> None:
-        """Give a process's units back; those still in the future become free."""
-        at = self.clock.time()
+    def hold_units(self, office_id: int, units: list[int]) -> bool:
+        """Hold a run of free units for a process now; return success."""
+        if not self.slots.hold(office_id, units):
+            return False
+        self._notify(office_id, units, self.clock.time(), free=False, source="reserved")
+        return True
+
+    def free_units(
+        self, office_id: int, units: list[int], *, source: str, at: float | None = None
+    ) -> None:
+        """Give a process's units back; those still in the future become free.
+
+        ``at`` is when (default now; a cron job passes its own run's time).
+        """
+        at = self.clock.time() if at is None else at
         self.slots.unhold(office_id, units, free=False)
         release = Release(at, office_id, units[0], 0, source)
         self._make_free(office_id, units, at, release)
@@ -319,7 +407,9 @@ class Simulator:
         count = max(1, -(-(minutes or office.slot_minutes) // office.slot_minutes))
         self.sync()
         units = self.slots.units(office_id, self.slots.align(office_id, ts), count)
-        return len(self.slots.take(office_id, units))
+        taken = self.slots.take(office_id, units)
+        self._notify(office_id, taken, self.clock.time(), free=False, source="manual")
+        return len(taken)
 
     def free_slots(self, office_id: int) -> list[int]:
         """Return the start times of the free grid units of an office."""

@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["CompetitorTake", "SimulatorStats", "SlotAppearance"]
+__all__ = ["CompetitorTake", "SimulatorStats", "SlotAppearance", "SlotChange"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,8 +18,11 @@ class SlotAppearance:
         start: Unix time of the first unit.
         units: how many consecutive units appeared.
         appeared_at: Unix time (simulator clock) it became visible.
-        source: ``initial``, ``release``, ``cancellation``, ``manual``,
-            ``expiry`` (a reservation or activation ran out) or ``deallocation``.
+        source: ``initial``, ``release``, ``cancellation`` (of someone
+            outside the run), ``competitor-cancellation`` (a competitor
+            cancelled what they booked during the run), ``manual``,
+            ``expiry`` (a reservation or activation ran out) or
+            ``deallocation`` (an appointment cancelled over the API).
 
     """
 
@@ -27,6 +30,27 @@ class SlotAppearance:
     start: int
     units: int
     appeared_at: float
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class SlotChange:
+    """Units of an office became free or stopped being free at ``at``.
+
+    Attributes:
+        office_id: the office.
+        units: the unit starts (Unix seconds) that changed.
+        at: Unix time (simulator clock) of the change.
+        free: whether they became free (else: taken, reserved).
+        source: for free units the :class:`SlotAppearance` source; else
+            ``competitor``, ``reserved`` (a process of the API) or ``manual``.
+
+    """
+
+    office_id: int
+    units: tuple[int, ...]
+    at: float
+    free: bool
     source: str
 
 
@@ -62,6 +86,8 @@ class SimulatorStats:
     preconfirmed_by_email: Counter[str] = field(default_factory=Counter)
     confirmed_by_email: Counter[str] = field(default_factory=Counter)
     cancellations: int = 0
+    competitor_cancellations: int = 0
+    """Appointments competitors booked during the run and then cancelled."""
     expired_reservations: int = 0
     expired_activations: int = 0
     competitor_takes: list[CompetitorTake] = field(default_factory=list)
@@ -87,6 +113,7 @@ class SimulatorStats:
             "preconfirmed_by_email": dict(self.preconfirmed_by_email),
             "confirmed_by_email": dict(self.confirmed_by_email),
             "cancellations": self.cancellations,
+            "competitor_cancellations": self.competitor_cancellations,
             "expired_reservations": self.expired_reservations,
             "expired_activations": self.expired_activations,
             "competitor_takes": len(self.competitor_takes),

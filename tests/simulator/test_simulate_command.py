@@ -135,3 +135,22 @@ def test_simulate_rejects_an_unknown_generation(
 ) -> None:
     assert cli.main(["simulate", "--api-generation", "muc12"]) == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_simulate_help_documents_the_visibility_models(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert cli.main(["simulate", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--visibility {cron,delayed,random}" in text
+    assert "median 6 s" in text
+    assert "median 15 s" in text
+    assert "capped at 50 s" in text
+
+
+def test_simulate_visibility_option() -> None:
+    parser = cli.build_parser()
+    assert parser.parse_args(["simulate"]).visibility == "delayed"
+    assert parser.parse_args(["simulate", "--visibility", "cron"]).visibility == "cron"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["simulate", "--visibility", "late"])
