@@ -38,6 +38,7 @@ from mta_client import (
     MTAMaintenanceError,
     MTARateLimitError,
     MTAServerError,
+    MTAValidationError,
 )
 from mta_client.exceptions import MTAProtocolError
 from mta_client.store import StoreError
@@ -77,6 +78,7 @@ ISSUE_BLOCKED = "ip_blocked"
 ISSUE_MAINTENANCE = "maintenance"
 ISSUE_API_CHANGED = "api_changed"
 ISSUE_TELEGRAM = "telegram_token_rejected"
+ISSUE_CONTACT = "watch_contact_invalid"
 _ENTRY_WIDE = (
     MTABlockedError,
     MTAMaintenanceError,
@@ -220,15 +222,51 @@ class MunichTerminCoordinator(DataUpdateCoordinator[dict[str, "WatchStatus"]]):
     async def _async_setup(self) -> None:
         """Read the stored state, load the catalogue, resume bookings."""
         try:
-            await self.watcher.load()
+            try:
+                await self.watcher.load()
+            except MTAValidationError:
+                # A watch's person's data no longer suits an office (the city
+                # changed its rules): the others go on without it.
+                await self._drop_unsuitable_watches()
+                await self.watcher.load()
             # Cached by the client since the engine's load: costs no request.
             self.catalogue = await self.client.get_catalogue()
+            for watch in self.watcher.watches:
+                # A watch that was fixed runs again: its notice goes.
+                ir.async_delete_issue(self.hass, DOMAIN, f"{ISSUE_CONTACT}_{watch.id}")
         except StoreError as err:
             raise ConfigEntryError(
                 translation_domain=DOMAIN, translation_key="store_failed"
             ) from err
         except MTAError as err:
             raise _update_failed(err, None) from err
+
+    async def _drop_unsuitable_watches(self) -> None:
+        catalogue = await self.client.get_catalogue()
+        for watch in self.watcher.watches:
+            try:
+                watch.check_contact(catalogue)
+            except MTAValidationError as err:
+                subentry = self.config_entry.subentries[watch.id]
+                LOGGER.warning(
+                    "Watch %s: the person's data no longer suits an office (%s)",
+                    subentry.title,
+                    err.field,
+                )
+                self.watcher.remove(watch.id)
+                self.config_entry.runtime_data.watches.pop(watch.id, None)
+                ir.async_create_issue(
+                    self.hass,
+                    DOMAIN,
+                    f"{ISSUE_CONTACT}_{watch.id}",
+                    is_fixable=False,
+                    severity=ir.IssueSeverity.ERROR,
+                    translation_key=ISSUE_CONTACT,
+                    translation_placeholders={
+                        "watch": subentry.title,
+                        "field": err.field,
+                    },
+                )
 
     async def _async_update_data(self) -> dict[str, WatchStatus]:
         """Do what is due now; come back when the engine says."""

@@ -7,7 +7,11 @@ from unittest.mock import patch
 
 from homeassistant.config_entries import ConfigEntryState, ConfigSubentryData
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.helpers import (
+    device_registry as dr,
+    entity_registry as er,
+    issue_registry as ir,
+)
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -17,7 +21,7 @@ from custom_components.munich_termin.coordinator import signal_event
 from mta_client import MTAConnectionError
 from mta_client.simulator import SimulatorServer
 
-from .conftest import setup_entry, watch_data, watch_id
+from .conftest import EMAIL, setup_entry, watch_data, watch_id
 
 
 async def test_setup_and_unload(
@@ -171,3 +175,61 @@ async def test_removing_a_watch_removes_its_device(
     assert entity_registry.async_get("sensor.wohnsitz_earliest_slot") is None
     assert loaded_entry.state is ConfigEntryState.LOADED
     assert loaded_entry.runtime_data.watches == {}
+
+
+async def test_watch_whose_contact_no_longer_fits(
+    hass: HomeAssistant, server: SimulatorServer
+) -> None:
+    # Stored before the city began to require an e-mail address (say).
+    config_entry = MockConfigEntry(
+        domain=DOMAIN,
+        data={CONF_BASE_URL: server.base_url},
+        subentries_data=[
+            ConfigSubentryData(
+                data=watch_data(),
+                subentry_type=SUBENTRY_WATCH,
+                title="Good",
+                unique_id=None,
+            ),
+            ConfigSubentryData(
+                data=watch_data(contact={"family_name": "Huber"}),
+                subentry_type=SUBENTRY_WATCH,
+                title="No e-mail",
+                unique_id=None,
+            ),
+        ],
+    )
+    await setup_entry(hass, config_entry)
+    assert config_entry.state is ConfigEntryState.LOADED
+    titles = {
+        config_entry.subentries[sid].title for sid in config_entry.runtime_data.watches
+    }
+    assert titles == {"Good"}
+    issues = [
+        issue
+        for (domain, _), issue in ir.async_get(hass).issues.items()
+        if domain == DOMAIN and issue.translation_key == "watch_contact_invalid"
+    ]
+    assert len(issues) == 1
+    assert issues[0].translation_placeholders == {
+        "watch": "No e-mail",
+        "field": "email",
+    }
+    assert hass.states.get("sensor.good_earliest_slot") is not None
+
+    # Fixed (an e-mail address added): the watch runs again, the notice goes.
+    broken = next(
+        sub for sub in config_entry.subentries.values() if sub.title == "No e-mail"
+    )
+    hass.config_entries.async_update_subentry(
+        config_entry,
+        broken,
+        data=watch_data(contact={"family_name": "Huber", "email": EMAIL}),
+    )
+    await hass.async_block_till_done()
+    assert len(config_entry.runtime_data.watches) == 2
+    assert not [
+        issue
+        for (domain, _), issue in ir.async_get(hass).issues.items()
+        if domain == DOMAIN and issue.translation_key == "watch_contact_invalid"
+    ]
