@@ -157,3 +157,23 @@ def test_quality_scale_lists_every_rule() -> None:
             assert status.get("comment"), rule
         else:
             assert status in {"done", "todo"}, rule
+
+
+def _steps() -> list[tuple[str, dict[str, Any]]]:
+    flows = [
+        ("config", EN["config"]["step"]),
+        ("options", EN["options"]["step"]),
+        ("watch", EN["config_subentries"]["watch"]["step"]),
+    ]
+    found = []
+    for flow, steps in flows:
+        for name, step in steps.items():
+            found.append((f"{flow}.{name}", step))
+            for section, inner in step.get("sections", {}).items():
+                found.append((f"{flow}.{name}.{section}", inner))
+    return found
+
+
+def test_every_field_is_described() -> None:
+    for where, step in _steps():
+        assert set(step.get("data", {})) == set(step.get("data_description", {})), where
