@@ -75,6 +75,7 @@ __all__ = [
     "notify_unique_id",
 ]
 
+TELEGRAM_BOT = "telegram_bot"  # a string: importing its const would need a dependency
 BOOK_COMMAND = "/mt_book"
 """The command of a "Book it" button: ``/mt_book <offer>`` (telegram_callback)."""
 ISSUE_TELEGRAM_REJECTED = "telegram_token_rejected"
@@ -101,6 +102,9 @@ def notify_unique_id(entry_id: str) -> str:
 class _Notification:
     title: str | None
     message: str
+    # Inline buttons as telegram_bot's ``inline_keyboard`` takes them
+    # ("Label:/command args"), for the chosen entities of telegram_bot.
+    keyboard: list[str] = field(default_factory=list)
 
 
 @dataclass(kw_only=True)
@@ -308,11 +312,11 @@ class AlertForwarder:
                 watch_names=titles,
             )
 
+        token = _book_token(earliest, watch) if earliest is not None else None
         if self.notify_entities:
-            self._queue_notification(alert())
+            self._queue_notification(alert(token))
         if self.queue is None or self.chat_id is None:
             return
-        token = _book_token(earliest, watch) if earliest is not None else None
         message = alert(token)
         text = message.text
         on_sent = None
@@ -329,9 +333,17 @@ class AlertForwarder:
     # --- notify entities ------------------------------------------------------
 
     def _queue_notification(self, alert: Alert) -> None:
+        keyboard = [
+            f"{button.text}:{button.callback_data or button.url}"
+            for row in alert.buttons
+            for button in row
+            if button.callback_data or button.url
+        ]
         try:
             self._notifications.put_nowait(
-                _Notification(title=alert.title, message=alert.message)
+                _Notification(
+                    title=alert.title, message=alert.message, keyboard=keyboard
+                )
             )
         except asyncio.QueueFull:
             LOGGER.warning("Too many alerts waiting for the notify entities; dropped")
@@ -351,11 +363,19 @@ class AlertForwarder:
                     await asyncio.sleep(pause)
 
     async def _notify(self, notification: _Notification) -> None:
-        """Call ``notify.send_message`` on the chosen entities that exist."""
+        """Call ``notify.send_message`` on the chosen entities that exist.
+
+        A chat of Home Assistant's ``telegram_bot`` gets the message through
+        ``telegram_bot.send_message`` instead, so that it carries the "Book
+        it" button (``notify.send_message`` has no buttons); the book-button
+        blueprint answers the press.
+        """
         with_title: list[str] = []
         without_title: list[str] = []
+        telegram: list[str] = []
         missing: list[str] = []
-        own = er.async_get(self.hass).async_get_entity_id(
+        registry = er.async_get(self.hass)
+        own = registry.async_get_entity_id(
             "notify", DOMAIN, notify_unique_id(self.entry.entry_id)
         )
         for entity_id in self.notify_entities:
@@ -365,6 +385,15 @@ class AlertForwarder:
             if state is None:
                 missing.append(entity_id)
                 continue
+            entry = registry.async_get(entity_id)
+            if (
+                notification.keyboard
+                and entry is not None
+                and entry.platform == TELEGRAM_BOT
+                and self.hass.services.has_service(TELEGRAM_BOT, "send_message")
+            ):
+                telegram.append(entity_id)
+                continue
             features = state.attributes.get(ATTR_SUPPORTED_FEATURES) or 0
             if features & NotifyEntityFeature.TITLE:
                 with_title.append(entity_id)
@@ -372,8 +401,19 @@ class AlertForwarder:
                 without_title.append(entity_id)
         self._missing_issue(missing)
         title, message = notification.title, notification.message
+        data: dict[str, Any]
+        if telegram:
+            data = {"message": message, "inline_keyboard": notification.keyboard}
+            if title:
+                data["title"] = title
+            await self.hass.services.async_call(
+                TELEGRAM_BOT,
+                "send_message",
+                {"entity_id": telegram, **data},
+                blocking=True,
+            )
         if with_title:
-            data: dict[str, Any] = {"message": message}
+            data = {"message": message}
             if title:
                 data["title"] = title
             await self._call_notify(with_title, data)

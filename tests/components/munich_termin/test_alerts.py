@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 import logging
 from typing import Any
 from unittest.mock import patch
@@ -187,6 +187,48 @@ async def test_notify_entities_get_each_kind_once(
         assert FAMILY_NAME not in text
         assert EMAIL not in text
         assert "secret-auth-key" not in text
+    await stop(hass, entry, forwarder)
+
+
+async def test_telegram_bot_chat_gets_the_book_button(
+    hass: HomeAssistant,
+    notify_calls: list[ServiceCall],
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """A chosen telegram_bot chat is sent to with telegram_bot.send_message."""
+    telegram_calls: list[ServiceCall] = []
+
+    async def send_message(call: ServiceCall) -> None:
+        telegram_calls.append(call)
+
+    hass.services.async_register("telegram_bot", "send_message", send_message)
+    chat = entity_registry.async_get_or_create(
+        "notify", "telegram_bot", "bot_424242", suggested_object_id="anna_chat"
+    )
+    hass.states.async_set(chat.entity_id, "unknown", {"supported_features": 1})
+    entry = make_entry(hass, **{CONF_NOTIFY_ENTITIES: [chat.entity_id, "notify.plain"]})
+    forwarder = await started(hass, entry)
+    forwarder.handle_event(slot(), watch=watch(), catalogue=CATALOGUE)
+    await settle(hass, forwarder)
+    [call] = telegram_calls
+    assert call.data["entity_id"] == [chat.entity_id]
+    book, page = call.data["inline_keyboard"]
+    command, _, offer = book.removeprefix("Book it:").partition(" ")
+    assert command == BOOK_COMMAND
+    assert parse_offer(offer) == (WATCH_ID, 10489, START)
+    assert len(book.removeprefix("Book it:").encode()) <= 64
+    assert page.startswith("Open booking page:https://stadt.muenchen.de/")
+    assert call.data["title"].startswith("New appointment slot")
+    # The other entity still gets the plain notification, without buttons.
+    assert [c.data["entity_id"] for c in notify_calls] == [["notify.plain"]]
+    # Without the person's data there is nothing to book: plain notify only.
+    forwarder.handle_event(
+        slot(start=START + timedelta(hours=1)),
+        watch=watch(contact=False),
+        catalogue=None,
+    )
+    await settle(hass, forwarder)
+    assert len(telegram_calls) == 1
     await stop(hass, entry, forwarder)
 
 
