@@ -221,14 +221,15 @@ async def test_telegram_bot_chat_gets_the_book_button(
     assert call.data["title"].startswith("New appointment slot")
     # The other entity still gets the plain notification, without buttons.
     assert [c.data["entity_id"] for c in notify_calls] == [["notify.plain"]]
-    # Without the person's data there is nothing to book: plain notify only.
+    # Without the person's data there is nothing to book: the page link only.
     forwarder.handle_event(
         slot(start=START + timedelta(hours=1)),
         watch=watch(contact=False),
         catalogue=None,
     )
     await settle(hass, forwarder)
-    assert len(telegram_calls) == 1
+    labels = [b.partition(":")[0] for b in telegram_calls[1].data["inline_keyboard"]]
+    assert labels == ["Open booking page"]
     await stop(hass, entry, forwarder)
 
 
