@@ -1,13 +1,19 @@
-"""What ``mta`` writes: aligned tables for people, JSON for scripts."""
+"""What ``mta`` writes: aligned tables for people, JSON for scripts.
+
+Text from the city's server or from the user (office names, the city's
+messages, watch ids) may hold escape sequences or other control characters:
+every line written here goes through :func:`mta_client.text.safe`, and JSON
+through :func:`mta_client.text.safe_json`, so none reaches the terminal raw.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-import json
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
 from mta_client.client import BERLIN
+from mta_client.text import safe, safe_json
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -71,7 +77,7 @@ def slot_line(slot: Slot, names: dict[int, str]) -> str:
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """Return rows as a left-aligned table with a header line."""
-    cells = [[str(c) for c in row] for row in rows]
+    cells = [[safe(c) for c in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in cells:
         for i, cell in enumerate(row):
@@ -99,12 +105,12 @@ class Output:
     def text(self, line: str = "") -> None:
         """Write a line for people (nothing in JSON mode)."""
         if not self.json_mode:
-            self.stdout.write(line + "\n")
+            self.stdout.write(safe(line, keep_newlines=True) + "\n")
 
     def line(self, line: str) -> None:
         """Write a line for people at once (streaming output; nothing in JSON mode)."""
         if not self.json_mode:
-            self.stdout.write(line + "\n")
+            self.stdout.write(safe(line, keep_newlines=True) + "\n")
             self.stdout.flush()
 
     def result(self, document: dict[str, Any]) -> None:
@@ -113,22 +119,22 @@ class Output:
 
     def note(self, message: str) -> None:
         """Write a remark for people to stderr (both modes)."""
-        self.stderr.write(f"mta: {message}\n")
+        self.stderr.write(f"mta: {safe(message)}\n")
         self.stderr.flush()
 
     def error(self, message: str) -> None:
         """Write the one-line error message to stderr."""
-        self.stderr.write(f"mta: error: {message}\n")
+        self.stderr.write(f"mta: error: {safe(message)}\n")
         self.stderr.flush()
 
     def json_line(self, document: dict[str, Any]) -> None:
         """Write one compact JSON object as a line (streaming output)."""
-        self.stdout.write(json.dumps(document, ensure_ascii=False) + "\n")
+        self.stdout.write(safe_json(document) + "\n")
         self.stdout.flush()
 
     def flush(self) -> None:
         """Write the collected JSON document, if any."""
         if self.json_mode and self.data is not None:
-            self.stdout.write(json.dumps(self.data, ensure_ascii=False, indent=2))
+            self.stdout.write(safe_json(self.data, indent=2))
             self.stdout.write("\n")
         self.stdout.flush()
