@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import unquote
 
 from pydantic import (
+    AfterValidator,
     AliasChoices,
     BaseModel,
     BeforeValidator,
@@ -55,6 +56,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from .exceptions import MTAInvalidResponseError, MTAValidationError
+from .text import hidden_characters, normalized
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -70,6 +72,8 @@ __all__ = [
     "Contact",
     "ContactDetails",
     "Geo",
+    "InputModel",
+    "LeadTime",
     "Office",
     "OfficeSlots",
     "ProcessCredentials",
@@ -80,13 +84,23 @@ __all__ = [
     "ServiceRequest",
     "Slot",
     "SubRequestCount",
+    "WatchId",
     "from_unix_seconds",
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_SIGNED_DIGITS = re.compile(r"^[+-]?[0-9]+$")
-_DIGITS = re.compile(r"^[0-9]+$")
+_ISO_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+_SIGNED_DIGITS = re.compile(r"^[+-]?[0-9]+\Z")
+_DIGITS = re.compile(r"^[0-9]+\Z")
+_MAX_SECONDS_DIGITS = 20  # far beyond year 9999, far below int()'s limit
+# The times and days the client works with: every one of them can be shown in
+# Munich's time and has a day before and after it (``datetime`` ends at year
+# 9999, and a watch looks at the day after a slot's day).
+_FIRST_DAY = date(1, 1, 2)
+_LAST_DAY = date(9999, 12, 30)
+_FIRST_MOMENT = datetime.combine(_FIRST_DAY, datetime.min.time(), UTC)
+_LAST_MOMENT = datetime.combine(_LAST_DAY, datetime.min.time(), UTC)
+_OUT_OF_RANGE = "outside the supported range (years 1 to 9999)"
 
 
 def from_unix_seconds(value: int | str) -> datetime:
@@ -100,8 +114,11 @@ def from_unix_seconds(value: int | str) -> datetime:
             the range of ``datetime`` (years 1 to 9999).
 
     """
-    if isinstance(value, str) and _SIGNED_DIGITS.match(value.strip()):
-        seconds = int(value.strip())
+    if isinstance(value, str) and _SIGNED_DIGITS.match(text := value.strip()):
+        if len(text) > _MAX_SECONDS_DIGITS:
+            msg = "a Unix time is outside the supported range (years 1 to 9999)"
+            raise MTAInvalidResponseError(msg)
+        seconds = int(text)
     elif isinstance(value, int) and not isinstance(value, bool):
         seconds = value
     else:
@@ -122,11 +139,18 @@ def from_unix_seconds(value: int | str) -> datetime:
 
 def _seconds(value: Any) -> datetime:
     if isinstance(value, datetime):
-        return value
-    try:
-        return from_unix_seconds(value)
-    except MTAInvalidResponseError as err:
-        raise ValueError(str(err)) from None
+        moment = value
+        if moment.tzinfo is None:
+            return moment
+    else:
+        try:
+            moment = from_unix_seconds(value)
+        except MTAInvalidResponseError as err:
+            raise ValueError(str(err)) from None
+    if not _FIRST_MOMENT <= moment <= _LAST_MOMENT:
+        msg = f"a time {_OUT_OF_RANGE}"
+        raise ValueError(msg)
+    return moment
 
 
 def _calendar_seconds(value: Any) -> datetime:
@@ -155,7 +179,11 @@ def _iso_day(value: Any) -> Any:
     if not isinstance(value, str) or not _ISO_DAY.match(value):
         msg = "must be a date as YYYY-MM-DD"
         raise ValueError(msg)
-    return date.fromisoformat(value)
+    day = date.fromisoformat(value)
+    if not _FIRST_DAY <= day <= _LAST_DAY:
+        msg = f"a day {_OUT_OF_RANGE}"
+        raise ValueError(msg)
+    return day
 
 
 def _not_null(value: Any) -> Any:
@@ -413,7 +441,7 @@ def _combinable(value: Any) -> Any:
     keys 0…n), and an entry as ``[]`` when it is empty.
     """
     if isinstance(value, dict):
-        entries = [v for k, v in value.items() if str(k).isdigit()]
+        entries = [v for k, v in value.items() if _DIGITS.match(str(k))]
     elif isinstance(value, list):
         entries = value
     else:
@@ -427,7 +455,7 @@ def _combinable(value: Any) -> Any:
             msg = "each entry must map one service id to office ids"
             raise ValueError(msg)
         ((service, offices),) = entry.items()
-        if not (isinstance(service, str) and service.isdigit()):
+        if not (isinstance(service, str) and _DIGITS.match(service)):
             msg = "service ids must be digits"
             raise ValueError(msg)
         if not isinstance(offices, list) or not all(
@@ -724,16 +752,59 @@ class Appointment(_Model):
 EMAIL_PATTERN = re.compile(
     r"^(?!.*\.\.)(?!\.)(?!.*\.$)[^\s@+]+(?<!\.)@(?!\.)[^\s@+]+\.[^\s@]{2,}$"
 )
-TELEPHONE_PATTERN = re.compile(r"^\+?[0-9]\d{6,14}$")
-AUTH_KEY_PATTERN = re.compile(r"^(?:[0-9a-fA-F]{4}|[0-9a-fA-F]{64})$")
+# PHP's \d (without the /u modifier) is ASCII only; so is this one.
+TELEPHONE_PATTERN = re.compile(r"^\+?[0-9]\d{6,14}$", re.ASCII)
+AUTH_KEY_PATTERN = re.compile(r"^(?:[0-9a-fA-F]{4}|[0-9a-fA-F]{64})\Z")
 MAX_CUSTOM_TEXT = 250
+MAX_FAMILY_NAME = 255
+MAX_EMAIL = 254
 MAX_SERVICE_COUNT = 25
 MAX_RANGE_DAYS = 365
+MAX_LEAD = timedelta(days=MAX_RANGE_DAYS)
+MAX_WATCH_ID = 64
 MAX_ID = 2**31 - 1
+_MAX_ID_DIGITS = len(str(MAX_ID))
+_HIDDEN_TEXT = "must not contain control or formatting characters"
 
 
-class _Request(BaseModel):
-    """Base of request models: strict about unknown names, quiet about values."""
+def input_error(model: type[BaseModel], err: ValidationError) -> MTAValidationError:
+    """Turn pydantic's error about a caller's input into MTAValidationError.
+
+    The error names the field (dotted, for nested ones) and what is wrong,
+    never the value. A check of the whole model whose message starts with a
+    field's name ("end_date must not be before start_date") names that field.
+    """
+    first = err.errors(include_url=False, include_context=False, include_input=False)[0]
+    loc = [str(part) for part in first["loc"]]
+    message = first["msg"].removeprefix("Value error, ")
+    if not loc:
+        name, _, rest = message.partition(" ")
+        if name in model.model_fields and rest:
+            loc, message = [name], rest
+    return MTAValidationError(".".join(loc) or model.__name__, message)
+
+
+def validated[T: BaseModel](model: type[T], **values: Any) -> T:
+    """Build a request model, turning pydantic errors into MTAValidationError.
+
+    Models derived from :class:`InputModel` do that themselves; this helper
+    does it for any model. The error names the field, never the value.
+    """
+    try:
+        return model(**values)
+    except ValidationError as err:
+        raise input_error(model, err) from None
+
+
+class InputModel(BaseModel):
+    """Base of the models built from a caller's input (requests, watches).
+
+    Every field is checked as the city would check it, before anything is
+    sent. A mistake raises :class:`~mta_client.exceptions.MTAValidationError`
+    from the constructor, naming the field, never its value: every exception
+    of the library derives from ``MTAError``. (``model_validate`` keeps
+    pydantic's ``ValidationError``, which lists every mistake at once.)
+    """
 
     model_config = ConfigDict(
         populate_by_name=True,
@@ -742,33 +813,123 @@ class _Request(BaseModel):
         hide_input_in_errors=True,
     )
 
+    def __init__(self, /, **data: Any) -> None:
+        """Check the input; a mistake is an MTAValidationError."""
+        try:
+            super().__init__(**data)
+        except ValidationError as err:
+            raise input_error(type(self), err) from None
 
-def validated[T: BaseModel](model: type[T], **values: Any) -> T:
-    """Build a request model, turning pydantic errors into MTAValidationError.
-
-    The error names the field and what is wrong, never the value.
-    """
-    try:
-        return model(**values)
-    except ValidationError as err:
-        first = err.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or model.__name__
-        message = first["msg"].removeprefix("Value error, ")
-        raise MTAValidationError(field, message) from None
+    # Only for the constructor: pydantic calls an __init__ without this mark
+    # for nested models and model_validate too, and would wrap its error.
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
 
 
-class ServiceRequest(_Request):
+def _whole_number(value: Any) -> Any:
+    """An id or a count: an integer or its ASCII digits; never a bool or float."""
+    if isinstance(value, str) and _DIGITS.match(text := value.strip()):
+        if len(text) > _MAX_ID_DIGITS:
+            msg = f"must be at most {MAX_ID}"
+            raise ValueError(msg)
+        return int(text)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    msg = "must be a whole number"
+    raise ValueError(msg)
+
+
+type _Id = Annotated[int, BeforeValidator(_whole_number), Field(gt=0, le=MAX_ID)]
+type _Count = Annotated[
+    int, BeforeValidator(_whole_number), Field(ge=1, le=MAX_SERVICE_COUNT)
+]
+
+
+class ServiceRequest(InputModel):
     """A service and how many times it is needed (1-25)."""
 
-    service_id: int = Field(gt=0, le=MAX_ID)
-    count: int = Field(default=1, ge=1, le=MAX_SERVICE_COUNT)
+    service_id: _Id
+    count: _Count = 1
 
 
-class ProcessCredentials(_Request):
+# --- activation links -------------------------------------------------------------
+
+_MAX_LINK = 4096
+_MAX_LINK_TOKEN = 512  # {"id":2147483647,"authKey":"<64 hex>"} takes 120
+_LINK_FRAGMENT = re.compile(
+    r"/?appointment/(?:confirm/)?(?P<token>[A-Za-z0-9+/_=-]+?)/?", re.ASCII
+)
+_LINK_TOKEN = re.compile(r"[A-Za-z0-9+/_-]+={0,2}", re.ASCII)
+_NOT_A_LINK = "not an activation link of the city's booking system"
+_LINK_ID = f"the link's id must be a whole number from 1 to {MAX_ID}"
+_LINK_AUTH_KEY = "the link's authKey must be 4 or 64 hexadecimal characters"
+
+
+class _BadLinkError(Exception):
+    """Raised inside the link parser; never leaves it."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise _BadLinkError
+    return dict(pairs)
+
+
+def _no_constant(_: str) -> Any:
+    raise _BadLinkError  # NaN and Infinity are not JSON
+
+
+def _link_token(link: str) -> str | None:
+    """The base64 part of a link: after ``#/appointment/[confirm/]``, or bare."""
+    text = link.strip()
+    if "#" in text:
+        match = _LINK_FRAGMENT.fullmatch(unquote(text.split("#", 1)[1]))
+        return match["token"] if match else None
+    text = unquote(text)
+    return text if _LINK_TOKEN.fullmatch(text) else None
+
+
+def _link_data(token: str) -> Any:
+    """Decode base64 (standard or URL-safe, padded or not) of strict JSON."""
+    body = token.rstrip("=")
+    padding = len(token) - len(body)
+    url_safe = "-" in body or "_" in body
+    if (
+        len(token) > _MAX_LINK_TOKEN
+        or "=" in body
+        or len(body) % 4 == 1
+        or (padding and (len(body) + padding) % 4)
+        or (url_safe and ("+" in body or "/" in body))
+    ):
+        return None
+    try:
+        raw = base64.b64decode(
+            body.translate(str.maketrans("-_", "+/")) + "=" * (-len(body) % 4),
+            validate=True,
+        )
+        return json.loads(
+            raw.decode("utf-8"),
+            object_pairs_hook=_unique_keys,
+            parse_constant=_no_constant,
+        )
+    except (_BadLinkError, binascii.Error, ValueError, RecursionError):
+        return None
+
+
+def _link_process_id(value: Any) -> int | None:
+    """The link's ``id``: a JSON integer, or the same as canonical digits."""
+    if isinstance(value, str) and re.fullmatch(r"[1-9][0-9]{0,9}", value, re.ASCII):
+        value = int(value)
+    if type(value) is int and 0 < value <= MAX_ID:
+        return value
+    return None
+
+
+class ProcessCredentials(InputModel):
     """The process id and auth key of an appointment."""
 
-    process_id: int = Field(gt=0, le=MAX_ID)
-    auth_key: str = Field(repr=False)
+    process_id: _Id
+    auth_key: StrictStr = Field(repr=False)
 
     @field_validator("auth_key")
     @classmethod
@@ -788,38 +949,87 @@ class ProcessCredentials(_Request):
 
         The link ends in ``#/appointment/confirm/<base64>`` (or
         ``#/appointment/<base64>`` in the confirmation mail), where the base64
-        part encodes ``{"id": processId, "authKey": key}``, often with its
-        ``=`` padding stripped. The bare base64 part is accepted too.
+        part (standard or URL-safe, often without its ``=`` padding) encodes
+        exactly ``{"id": processId, "authKey": key}``. The bare base64 part is
+        accepted too. ``id`` must be an integer from 1 to 2³¹-1 (never
+        ``true``, ``null`` or ``182201.7``; PHP's digit string of it is read
+        as the number), ``authKey`` 4 or 64 hexadecimal characters.
+
+        Raises:
+            MTAValidationError: field ``link``; the message says which part
+                is wrong and never repeats the link or what it holds.
+
         """
-        token = unquote(link.strip()).rstrip("/").rsplit("/", 1)[-1]
-        token += "=" * (-len(token) % 4)
-        try:
-            raw = base64.b64decode(token.replace("-", "+").replace("_", "/"))
-            data = json.loads(raw)
-            process_id, auth_key = data["id"], data["authKey"]
-        except (binascii.Error, ValueError, TypeError, KeyError):
-            msg = "not an activation link of the city's booking system"
-            raise MTAValidationError("link", msg) from None
-        return validated(cls, process_id=int(process_id), auth_key=str(auth_key))
+        problem = _link_problem(link)
+        if isinstance(problem, str):
+            raise MTAValidationError("link", problem)
+        process_id, auth_key = problem
+        return cls(process_id=process_id, auth_key=auth_key)
 
 
-class ContactDetails(_Request):
+def _link_problem(link: object) -> str | tuple[int, str]:
+    """What is wrong with a link, or its process id and auth key."""
+    if not isinstance(link, str):
+        return "must be text"
+    if len(link) > _MAX_LINK:
+        return f"{_NOT_A_LINK} (too long)"
+    token = _link_token(link)
+    data = None if token is None else _link_data(token)
+    if not isinstance(data, dict):
+        return _NOT_A_LINK
+    missing = [key for key in ("id", "authKey") if key not in data]
+    if missing:
+        return f"{_NOT_A_LINK} (it has no {' and no '.join(missing)})"
+    if len(data) != 2:  # noqa: PLR2004 - id and authKey
+        return f"{_NOT_A_LINK} (it holds more than id and authKey)"
+    return _link_fields(data["id"], data["authKey"])
+
+
+def _link_fields(process_id: Any, auth_key: Any) -> str | tuple[int, str]:
+    number = _link_process_id(process_id)
+    if number is None:
+        return _LINK_ID
+    if not isinstance(auth_key, str) or not AUTH_KEY_PATTERN.match(auth_key):
+        return _LINK_AUTH_KEY
+    return number, auth_key
+
+
+# --- the person's data ------------------------------------------------------------
+
+
+def _free_text(value: str, *, limit: int) -> str:
+    """Visible characters only; at most ``limit`` once normalised (returned)."""
+    if hidden_characters(value):
+        raise ValueError(_HIDDEN_TEXT)
+    text = normalized(value)
+    if len(text) > limit:
+        msg = f"must be at most {limit} characters"
+        raise ValueError(msg)
+    return text
+
+
+class ContactDetails(InputModel):
     """The person's data for ``update-appointment/``.
 
-    Checked here with the city's own rules, so that a mistake is reported
-    before a reserved slot is put at risk.
+    Checked here with the city's own rules (and sane limits), so that a
+    mistake is reported before a slot is reserved: a family name that is not
+    empty, at most 255 characters; an e-mail address by the city's pattern
+    (no ``+``), at most 254 characters; a telephone number of 7-15 digits;
+    free texts of at most 250 characters. No field may hold control or
+    formatting characters (escape sequences, bidirectional overrides, lone
+    surrogates). Text is stored in NFC with runs of whitespace made single.
     """
 
-    family_name: str = Field(repr=False)
-    email: str | None = Field(default=None, repr=False)
-    telephone: str | None = Field(default=None, repr=False)
-    custom_textfield: str | None = Field(default=None, repr=False)
-    custom_textfield2: str | None = Field(default=None, repr=False)
+    family_name: StrictStr = Field(repr=False)
+    email: StrictStr | None = Field(default=None, repr=False)
+    telephone: StrictStr | None = Field(default=None, repr=False)
+    custom_textfield: StrictStr | None = Field(default=None, repr=False)
+    custom_textfield2: StrictStr | None = Field(default=None, repr=False)
 
     @field_validator("family_name")
     @classmethod
     def _name_present(cls, value: str) -> str:
-        value = value.strip()
+        value = _free_text(value, limit=MAX_FAMILY_NAME)
         if not value:
             msg = "is required"
             raise ValueError(msg)
@@ -831,10 +1041,19 @@ class ContactDetails(_Request):
         if value is None:
             return None
         value = value.strip()
-        if not EMAIL_PATTERN.match(value):
+        if hidden_characters(value):
+            msg = _HIDDEN_TEXT
+        elif len(value) > MAX_EMAIL:
+            msg = f"must be at most {MAX_EMAIL} characters"
+        elif "@" not in value:
+            msg = "is not an e-mail address (it has no '@')"
+        elif "+" in value:
             msg = "is not an address the city accepts (no '+' allowed)"
-            raise ValueError(msg)
-        return value
+        elif not EMAIL_PATTERN.fullmatch(value):
+            msg = "is not an address the city accepts"
+        else:
+            return value
+        raise ValueError(msg)
 
     @field_validator("telephone")
     @classmethod
@@ -842,18 +1061,17 @@ class ContactDetails(_Request):
         if value is None:
             return None
         compact = re.sub(r"[\s/()-]", "", value)
-        if not TELEPHONE_PATTERN.match(compact):
+        if not TELEPHONE_PATTERN.fullmatch(compact):
             msg = "must be 7 to 15 digits, optionally with a leading '+'"
             raise ValueError(msg)
         return compact
 
     @field_validator("custom_textfield", "custom_textfield2")
     @classmethod
-    def _custom_length(cls, value: str | None) -> str | None:
-        if value is not None and len(value.strip()) > MAX_CUSTOM_TEXT:
-            msg = f"must be at most {MAX_CUSTOM_TEXT} characters"
-            raise ValueError(msg)
-        return value
+    def _custom_text(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return _free_text(value, limit=MAX_CUSTOM_TEXT)
 
     def check_against(self, scope: Scope | None) -> None:
         """Check the details against what an office's scope requires.
@@ -895,6 +1113,37 @@ class ContactDetails(_Request):
             if value is not None:
                 body[key] = value
         return body
+
+
+# --- watches ------------------------------------------------------------------------
+
+
+def _watch_id(value: str) -> str:
+    if not value.strip():
+        msg = "must not be only spaces"
+    elif not value.isprintable():
+        msg = "must be printable, without control or formatting characters"
+    else:
+        return value
+    raise ValueError(msg)
+
+
+def _lead_time(value: timedelta) -> timedelta:
+    if value < timedelta(0):
+        msg = "must not be negative"
+    elif value > MAX_LEAD:
+        msg = f"must be at most {MAX_RANGE_DAYS} days"
+    else:
+        return value
+    raise ValueError(msg)
+
+
+type WatchId = Annotated[
+    StrictStr, Field(min_length=1, max_length=MAX_WATCH_ID), AfterValidator(_watch_id)
+]
+"""A watch's name: 1-64 printable characters (events and state are keyed by it)."""
+type LeadTime = Annotated[timedelta, AfterValidator(_lead_time)]
+"""A watch's minimum lead time: from 0 to 365 days."""
 
 
 def check_date_range(start: date, end: date, *, field: str = "end_date") -> None:

@@ -18,7 +18,16 @@ from typing import Annotated, Any, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .client import BERLIN
-from .models import MAX_RANGE_DAYS, Catalogue, ContactDetails, ServiceRequest, Slot
+from .models import (
+    MAX_RANGE_DAYS,
+    Catalogue,
+    ContactDetails,
+    InputModel,
+    LeadTime,
+    ServiceRequest,
+    Slot,
+    WatchId,
+)
 
 __all__ = [
     "BookingEvent",
@@ -119,7 +128,7 @@ def parse_weekdays(value: Any) -> frozenset[int]:
     return frozenset(days)
 
 
-class Watch(BaseModel):
+class Watch(InputModel):
     """A standing request: tell me (or book) when a fitting slot appears.
 
     Attributes:
@@ -138,7 +147,7 @@ class Watch(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
-    id: str = Field(min_length=1, max_length=64)
+    id: WatchId
     services: list[ServiceRequest] = Field(min_length=1)
     office_ids: list[int] = Field(min_length=1)
     start_date: date | None = None
@@ -146,7 +155,7 @@ class Watch(BaseModel):
     within_days: int | None = Field(default=None, ge=0, le=MAX_RANGE_DAYS)
     weekdays: frozenset[Annotated[int, Field(ge=0, le=6)]] = frozenset(range(7))
     time_ranges: tuple[TimeRange, ...] = ()
-    min_lead: timedelta = timedelta(0)
+    min_lead: LeadTime = timedelta(0)
     auto_book: bool = False
     contact: ContactDetails | None = Field(default=None, repr=False)
 

@@ -80,6 +80,8 @@ VALUE_HINTS = {
     "time_ranges": "use HH:MM-HH:MM with the end after the start",
     "weekdays": "use mon..sun or 0-6 (0 = Monday)",
     "services": "each service may be listed once",
+    "id": "use printable characters, not only spaces",
+    "min_lead": "must be from 0 to 365 days",
 }
 
 _BOOL = TypeAdapter(bool)
