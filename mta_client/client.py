@@ -51,6 +51,7 @@ from .models import (
     validated,
 )
 from .ratelimit import RequestBudget
+from .text import safe
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -597,11 +598,13 @@ def _decode(status: int, content_type: str, text: str) -> Any:
     in front of it answer with HTML pages.
     """
     try:
-        data = json.loads(text) if text.strip() else None
-    except ValueError:
+        data = json.loads(text, parse_constant=_no_constant) if text.strip() else None
+    except (ValueError, RecursionError):
+        # Not JSON (a gateway page), broken JSON (a truncated body), NaN or
+        # Infinity (not JSON), nesting deeper than Python can decode.
         data = _NOT_JSON
     if data is _NOT_JSON or (data is None and status >= 400):  # noqa: PLR2004
-        raise _non_json_error(status, content_type)
+        raise _non_json_error(status, content_type, empty=not text.strip())
     if isinstance(data, dict):
         errors = data.get("errors")
         if isinstance(errors, list) and errors:
@@ -621,6 +624,11 @@ def _decode(status: int, content_type: str, text: str) -> Any:
 
 
 _NOT_JSON = object()
+
+
+def _no_constant(name: str) -> Any:
+    msg = f"{name} is not JSON"
+    raise ValueError(msg)
 
 
 def _api_error(status: int, errors: list[Any]) -> MTAApiError:
@@ -652,8 +660,9 @@ def _api_error(status: int, errors: list[Any]) -> MTAApiError:
     return error
 
 
-def _non_json_error(status: int, content_type: str) -> MTAError:
-    kind = content_type.split(";", maxsplit=1)[0].strip() or "an empty body"
+def _non_json_error(status: int, content_type: str, *, empty: bool) -> MTAError:
+    mime = content_type.split(";", maxsplit=1)[0].strip().lower()
+    kind = "an empty body" if empty else safe(mime) or "a body of no declared type"
     if status == 429:  # noqa: PLR2004
         return MTARateLimitError(f"rate limited (answer was {kind})", status=status)
     if status == 403:  # noqa: PLR2004
@@ -662,6 +671,14 @@ def _non_json_error(status: int, content_type: str) -> MTAError:
         )
     if status >= 500:  # noqa: PLR2004
         return MTAServerError(f"server error (answer was {kind})", status=status)
+    if not empty and (mime == "application/json" or mime.endswith("+json")):
+        # The server said JSON, but the body does not parse: cut off, most
+        # likely (a dropped connection, a proxy's size limit).
+        return MTAInvalidResponseError(
+            "expected JSON, but the body is not valid JSON "
+            f"(truncated or malformed; HTTP {status})",
+            status=status,
+        )
     return MTAInvalidResponseError(
         f"expected JSON, got {kind} (HTTP {status})", status=status
     )
