@@ -380,8 +380,7 @@ class AlertOptionsFlow(OptionsFlow):
 def _padded(text: str) -> str:
     """``8:00-12:00`` as ``08:00-12:00`` (the library wants two-digit hours)."""
     return "-".join(
-        part.strip().zfill(5) if ":" in part else part
-        for part in text.split("-")
+        part.strip().zfill(5) if ":" in part else part for part in text.split("-")
     )
 
 
