@@ -38,6 +38,7 @@ from mta_client import (
 from mta_client.exceptions import MTAOutdatedAPIError
 from mta_client.simulator import Simulator, SimulatorServer
 from mta_client.telegram import DEFAULT_API_URL, TelegramAuthError, TelegramError
+from mta_client.telegram_standin import TelegramStandin, TelegramStandinServer
 
 CATALOGUE = "mta_client.client.MTAClient.get_catalogue"
 SENDER = "custom_components.munich_termin.config_flow.TelegramSender"
@@ -357,3 +358,30 @@ async def test_options_show_current_settings(
         CONF_TELEGRAM_API_URL: DEFAULT_API_URL,
     }
     assert telegram.options["collapsed"] is False
+
+
+async def test_options_check_the_token_with_the_bot_api_standin(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    """No mocks: ``getMe`` goes to the project's Bot API stand-in on 127.0.0.1."""
+    standin = TelegramStandin(token=TOKEN, chat_ids=["42"], max_long_poll=0.2)
+    async with TelegramStandinServer(standin) as server:
+        result = await hass.config_entries.options.async_init(loaded_entry.entry_id)
+        wrong = {
+            "telegram_token": "123456789:wrong",
+            "telegram_chat_id": "42",
+            "telegram_api_url": server.api_url,
+        }
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"], _options(**wrong)
+        )
+        assert result["errors"] == {"base": "invalid_token"}
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"], _options(**{**wrong, "telegram_token": TOKEN})
+        )
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        await hass.async_block_till_done()
+        assert await hass.config_entries.async_unload(loaded_entry.entry_id)
+    # The flow asked twice (the wrong token, then the right one); the alert
+    # forwarder of the reloaded entry may ask once more.
+    assert len([c for c in standin.calls if c["method"] == "getMe"]) >= 2
