@@ -16,9 +16,10 @@ Built-in scenarios (see :func:`scenario_names`):
   some of what they booked later (:class:`CompetitorCancellations`: 15 % of
   their appointments, at a uniformly random time between 10 minutes after
   booking and 1 hour before the appointment; the slot is free again at the
-  deallocation cron 15 minutes after the cancel). The release windows are
-  also the scenario's bulk-release windows (:meth:`Scenario.is_bulk`), in
-  which the ``delayed`` visibility model's cron runs longer
+  deallocation cron 15 minutes after the cancel). The release windows with
+  many slots at once are the scenario's bulk-release windows
+  (:meth:`Scenario.is_bulk`: weekdays 0:05-5 h, 6:30 h, 7-8:30 h, 9-11 h),
+  in which the ``delayed`` visibility model's cron runs longer
   (:mod:`.visibility`).
 * ``quiet``: nothing is ever free (slots only via :meth:`Simulator.release_slot`).
 * ``fixed``: a small deterministic set of free slots, no releases, no
@@ -133,7 +134,9 @@ class ReleaseRule:
 
     On each local day whose weekday is in ``weekdays``, ``blocks`` runs of
     ``block_minutes`` are released at random times in ``window`` for
-    appointments ``day_offsets`` days later, between ``hours``.
+    appointments ``day_offsets`` days later, between ``hours``. ``bulk``
+    marks a window in which many slots are released at once (the cron then
+    runs longer, see :meth:`Scenario.is_bulk`).
     """
 
     offices: tuple[int, ...]
@@ -145,6 +148,7 @@ class ReleaseRule:
     hours: tuple[dt.time, dt.time] = (dt.time(8), dt.time(17))
     source: str = "release"
     competition: Competition | None = None
+    bulk: bool = True
 
 
 def _t(hour: int, minute: int = 0) -> dt.time:
@@ -334,6 +338,7 @@ def _munich_rules() -> tuple[ReleaseRule, ...]:
             (2, 6),
             (15, 45),
             (_t(8, 30), _t(15)),
+            bulk=False,
         ),
         ReleaseRule(
             (54287,),
@@ -353,6 +358,7 @@ def _munich_rules() -> tuple[ReleaseRule, ...]:
             (0, 2),
             (60, 60),
             (_t(8), _t(15)),
+            bulk=False,
         ),
     )
 
@@ -397,15 +403,21 @@ class MunichWeekday(Scenario):
         return self.competition
 
     def is_bulk(self, at: float, tz: dt.tzinfo) -> bool:
-        """Inside one of the release windows, its end minute included.
+        """Inside one of the bulk release windows, its end minute included.
 
-        The city's cron serves every office at once, so a window of one
-        office slows the runs for all.
+        Weekdays 0:05-5 h (overnight, 42 and 91 days ahead), 6:30 h
+        (Notfall-Hilfe, Mon/Wed/Fri), 7-8:30 h (same-day slots, the
+        Führerscheinstelle's 14 days) and 9-11 h (the Bürgerbüros' next
+        week); not the few slots the Einbürgerungsbehörde (8-16 h) and the
+        Ausländerbehörde (next week, 9-13 h) release over the day. The
+        city's cron serves every office at once, so a window of one office
+        slows the runs for all.
         """
         local = dt.datetime.fromtimestamp(at, tz)
         moment = local.time()
         return any(
-            local.weekday() in rule.weekdays
+            rule.bulk
+            and local.weekday() in rule.weekdays
             and rule.window[0] <= moment <= rule.window[1]
             for rule in self.rules
         )

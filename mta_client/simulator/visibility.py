@@ -22,8 +22,9 @@ and becomes visible at the tick plus a delay that depends on the model:
     * normally median 6 s, shape sigma 0.7 (mean ~7.7 s, p90 ~14.7 s, p95
       ~19 s), at least 1 s;
     * inside the scenario's bulk-release windows (for ``munich-weekday``
-      the Bürgerbüro windows 7-8 h, 9-11 h and overnight 0:05-5 h, and the
-      other offices' windows; :meth:`Scenario.is_bulk`) median 15 s, sigma
+      weekdays 0:05-5 h, 6:30 h, 7-8:30 h and 9-11 h, when the Bürgerbüros
+      and other offices release many slots; :meth:`Scenario.is_bulk`)
+      median 15 s, sigma
       0.6 (mean ~18 s, p90 ~32 s, p95 ~40 s), at least 3 s, as the run
       works through many slots;
 

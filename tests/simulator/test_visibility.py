@@ -231,6 +231,8 @@ def test_bulk_windows_of_munich() -> None:
     assert scenario.is_bulk(moment(10), BERLIN)
     assert scenario.is_bulk(moment(3), BERLIN)
     assert not scenario.is_bulk(moment(20), BERLIN)
+    assert not scenario.is_bulk(moment(12), BERLIN)  # a few slots, not bulk
+    assert not scenario.is_bulk(moment(8, 45), BERLIN)
     assert not scenario.is_bulk(moment(10, 0, dt.date(2026, 11, 29)), BERLIN)
 
 
