@@ -18,25 +18,71 @@ August) included, since Munich counts as predominantly Catholic: no slot
 comes on those days (:func:`office_holiday`), so no request is spent on
 asking for their times. A slot the city does list on such a day is still
 reported - the city's answer wins over the calendar.
+
+Where the requests go (:func:`day_profile`, :func:`day_budget`): slots
+appear when the city's per-minute cron runs, mostly in bulk inside the
+published release windows (:data:`RELEASE_WINDOWS`), otherwise one at a time
+as reservations and activations expire or cancellations are deallocated. A
+group spends its budget (requests per day, averaged over the week) by weight:
+the windows that can release a slot one of its watches could use weigh most,
+the rest of the day little, the night least.
+
+What one request can answer for several watches: the answer of
+``available-calendar/`` depends on the services *and* their counts, since
+the city lists the start times at which the run of slots that combination
+needs (``relations[].slots`` times the count, per office) is free, and gives
+those times for the first day on which that run fits. Watches with the same
+services and counts therefore share one request whatever their offices,
+days, weekdays, times or lead times: the union of their offices and windows
+is asked once and every watch filters the answer. Nothing else is shared,
+because no other answer is exactly right: a request for one Meldebescheinigung
+lists times a request for two would not (a shorter run fits where a longer
+does not), and its first day with times may be one on which the longer run
+fits nowhere; the reverse misses every time only the shorter run fits. A
+service set that contains another one needs a longer run too, and at offices
+with sub-calendars (Ruppertstraße's Passkalender 10502) a service may be
+served by another scope with its own horizon, so a different service with
+the same run length is no substitute either. Deriving one answer from
+another (a run of four slots = two overlapping runs of two) would assume how
+the city joins its slots across breaks and which of the shared-booking
+offices it assigns a time to; a wrong "free" would send a booking to a slot
+that is not there, so the planner does not guess.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
+import itertools
 import logging
 from typing import TYPE_CHECKING
 
 import holidays
 
+from .client import BERLIN
 from .models import MAX_RANGE_DAYS, AvailableCalendar, Catalogue, ServiceRequest
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from .watch import Watch
 
-__all__ = ["DayQuery", "QueryGroup", "days_needed", "office_holiday", "plan"]
+__all__ = [
+    "RELEASE_WINDOWS",
+    "DayQuery",
+    "QueryGroup",
+    "ReleaseWindow",
+    "Segment",
+    "day_budget",
+    "day_profile",
+    "days_needed",
+    "office_holiday",
+    "plan",
+    "relevant_windows",
+    "weighed_minutes",
+]
+
+WEEKDAYS = frozenset(range(5))
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -53,6 +99,174 @@ def office_holiday(day: date) -> str | None:
     Munich's offices are closed then: no slot comes on such a day.
     """
     return _BAVARIA.get(day)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReleaseWindow:
+    """A time of day at which the city releases slots in bulk (Munich time).
+
+    Attributes:
+        name: a short name (``same-day``).
+        weekdays: the days it happens on (0 = Monday); never on holidays.
+        start, end: its local times of day (``end`` exclusive).
+        lead_days: how many days ahead the slots it releases lie, from
+            the first to the last: a group spends on the window only when
+            one of its watches could use such a day.
+        weight: how densely to look inside it, relative to the other
+            windows (the published ones 1, a vaguely dated one less).
+
+    """
+
+    name: str
+    weekdays: frozenset[int]
+    start: time
+    end: time
+    lead_days: tuple[int, int] = (0, 0)
+    weight: float = 1.0
+
+    def contains(self, moment: datetime) -> bool:
+        """Whether a moment falls into this window."""
+        local = moment.astimezone(BERLIN)
+        return (
+            local.weekday() in self.weekdays
+            and self.start <= local.time().replace(tzinfo=None) < self.end
+            and office_holiday(local.date()) is None
+        )
+
+    def useful(self, watches: Iterable[Watch], day: date) -> bool:
+        """Whether one of ``watches`` could use a slot it releases on ``day``."""
+        moment = datetime.combine(day, self.start, BERLIN)
+        first, last = self.lead_days
+        return any(
+            watch.day_fits(day + timedelta(days=ahead), moment)
+            for watch in watches
+            for ahead in range(first, last + 1)
+        )
+
+
+# From the booking pages' own text (scope preference infoForAllAppointments):
+# same-day slots between 7 and 8, next week's between 9 and 11 on weekdays,
+# and slots six weeks (42 days) ahead "overnight" - when in the night is not
+# said, so that window is the whole night before a weekday, looked at less
+# densely.
+RELEASE_WINDOWS = (
+    ReleaseWindow(name="same-day", weekdays=WEEKDAYS, start=time(7), end=time(8)),
+    ReleaseWindow(
+        name="next-week",
+        weekdays=WEEKDAYS,
+        start=time(9),
+        end=time(11),
+        lead_days=(7, 13),
+    ),
+    ReleaseWindow(
+        name="six-weeks",
+        weekdays=WEEKDAYS,
+        start=time(0),
+        end=time(6),
+        lead_days=(42, 42),
+        weight=0.25,
+    ),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Segment:
+    """A stretch of one day with one weight (Unix times, end exclusive)."""
+
+    start: float
+    end: float
+    weight: float
+    window: str | None = None
+
+    @property
+    def minutes(self) -> float:
+        """Its length in minutes."""
+        return (self.end - self.start) / 60
+
+
+def relevant_windows(
+    watches: Sequence[Watch], day: date, windows: Iterable[ReleaseWindow]
+) -> tuple[ReleaseWindow, ...]:
+    """The windows of ``day`` that may release a slot one of ``watches`` could use."""
+    return tuple(
+        w
+        for w in windows
+        if day.weekday() in w.weekdays
+        and office_holiday(day) is None
+        and w.useful(watches, day)
+    )
+
+
+def day_profile(
+    day: date,
+    windows: Iterable[ReleaseWindow],
+    *,
+    day_weight: float,
+    night_weight: float,
+    day_hours: tuple[time, time] = (time(6), time(23)),
+) -> list[Segment]:
+    """How densely to look through ``day``: consecutive weighted segments.
+
+    ``windows`` are the ones that count (:func:`relevant_windows`); the rest
+    of the day weighs ``day_weight`` during ``day_hours`` (when people book,
+    cancel and let reservations expire) and ``night_weight`` outside them.
+    """
+
+    def at(moment: time) -> float:
+        return datetime.combine(day, moment, BERLIN).timestamp()
+
+    midnight = at(time())
+    end = datetime.combine(day + timedelta(days=1), time(), BERLIN).timestamp()
+    active = list(windows)
+    points = {midnight, end, at(day_hours[0]), at(day_hours[1])}
+    points.update(at(w.start) for w in active)
+    points.update(at(w.end) for w in active)
+    edges = sorted(p for p in points if midnight <= p <= end)
+    segments: list[Segment] = []
+    for start, stop in itertools.pairwise(edges):
+        if stop <= start:
+            continue
+        middle = (start + stop) / 2
+        base = (
+            day_weight
+            if at(day_hours[0]) <= middle < at(day_hours[1])
+            else night_weight
+        )
+        inside = [w for w in active if at(w.start) <= middle < at(w.end)]
+        best = max(inside, key=lambda w: w.weight, default=None)
+        if best is not None and best.weight > base:
+            segments.append(
+                Segment(start=start, end=stop, weight=best.weight, window=best.name)
+            )
+        else:
+            segments.append(Segment(start=start, end=stop, weight=base))
+    return segments
+
+
+def weighed_minutes(segments: Iterable[Segment], since: float | None = None) -> float:
+    """Weight times minutes of ``segments`` (from ``since`` on, if given)."""
+    total = 0.0
+    for segment in segments:
+        start = segment.start if since is None else max(segment.start, since)
+        if segment.end > start:
+            total += segment.weight * (segment.end - start) / 60
+    return total
+
+
+def day_budget(per_day: float, day: date, weigh: Callable[[date], float]) -> float:
+    """The requests ``day`` may use of a budget of ``per_day`` on average.
+
+    The week's budget (seven times ``per_day``) is shared by its days in
+    proportion to their weighed minutes (``weigh``): a weekday with release
+    windows gets more than a Sunday, and the week as a whole keeps the
+    average.
+    """
+    monday = day - timedelta(days=day.weekday())
+    week = [weigh(monday + timedelta(days=n)) for n in range(7)]
+    total = sum(week)
+    if total <= 0:
+        return per_day
+    return 7 * per_day * week[day.weekday()] / total
 
 
 @dataclass(frozen=True, kw_only=True)

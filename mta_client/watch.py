@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -30,6 +30,7 @@ from .models import (
 )
 
 __all__ = [
+    "URGENCIES",
     "BookingEvent",
     "BookingState",
     "SlotEvent",
@@ -42,6 +43,12 @@ __all__ = [
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # Without an end, a watch looks as far ahead as the city's frontend does.
 DEFAULT_WINDOW_DAYS = 182
+
+type Urgency = Literal["relaxed", "normal", "urgent"]
+URGENCIES: tuple[Urgency, ...] = ("relaxed", "normal", "urgent")
+"""How much the person is willing to spend on a watch: ``relaxed`` takes
+fewer requests and sees new slots later, ``urgent`` more requests and sooner
+(see :class:`~mta_client.watcher.PollPolicy`)."""
 
 
 class TimeRange(BaseModel):
@@ -142,6 +149,8 @@ class Watch(InputModel):
         min_lead: how far ahead a slot must be, at least.
         auto_book: reserve, fill in and pre-confirm the first fitting slot.
         contact: the person's data, required for ``auto_book``.
+        urgency: ``relaxed``, ``normal`` (default) or ``urgent``: trades
+            requests for detection time (see :data:`URGENCIES`).
 
     """
 
@@ -158,6 +167,7 @@ class Watch(InputModel):
     min_lead: LeadTime = timedelta(0)
     auto_book: bool = False
     contact: ContactDetails | None = Field(default=None, repr=False)
+    urgency: Urgency = "normal"
 
     @field_validator("weekdays", mode="before")
     @classmethod

@@ -53,9 +53,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
+import itertools
 import logging
 import math
+import statistics
 import time as real_time
 from typing import TYPE_CHECKING, Any
 
@@ -73,7 +75,19 @@ from .exceptions import (
     MTAValidationError,
 )
 from .models import AvailableCalendar, Catalogue, ProcessCredentials, Slot
-from .planner import DayQuery, QueryGroup, days_needed, plan
+from .planner import (
+    RELEASE_WINDOWS,
+    DayQuery,
+    QueryGroup,
+    ReleaseWindow,
+    Segment,
+    day_budget,
+    day_profile,
+    days_needed,
+    plan,
+    relevant_windows,
+    weighed_minutes,
+)
 from .store import (
     STATE_VERSION,
     MemoryStore,
@@ -85,6 +99,7 @@ from .store import (
     parse_state,
 )
 from .watch import (
+    URGENCIES,
     BookingEvent,
     BookingState,
     SlotEvent,
@@ -96,10 +111,13 @@ from .watch import (
 
 if TYPE_CHECKING:
     from .models import Scope
+    from .watch import Urgency
 
 __all__ = [
     "RELEASE_WINDOWS",
     "BookingStatus",
+    "GroupPlan",
+    "Plan",
     "PollError",
     "PollPolicy",
     "PollResult",
@@ -111,37 +129,7 @@ __all__ = [
 ]
 
 _LOGGER = logging.getLogger(__name__)
-WEEKDAYS = frozenset(range(5))
 MINUTE = 60.0
-
-
-@dataclass(frozen=True, kw_only=True)
-class ReleaseWindow:
-    """A time of day at which the city releases slots in bulk (Munich time)."""
-
-    name: str
-    weekdays: frozenset[int]
-    start: time
-    end: time
-
-    def contains(self, moment: datetime) -> bool:
-        """Whether a moment falls into this window."""
-        local = moment.astimezone(BERLIN)
-        return (
-            local.weekday() in self.weekdays
-            and self.start <= local.time().replace(tzinfo=None) < self.end
-        )
-
-
-# From the booking pages' own text (scope preference infoForAllAppointments):
-# same-day slots between 7 and 8, next week's between 9 and 11 on weekdays,
-# and slots six weeks ahead "overnight" - the nightly job runs shortly after
-# midnight, before a weekday.
-RELEASE_WINDOWS = (
-    ReleaseWindow(name="same-day", weekdays=WEEKDAYS, start=time(7), end=time(8)),
-    ReleaseWindow(name="next-week", weekdays=WEEKDAYS, start=time(9), end=time(11)),
-    ReleaseWindow(name="six-weeks", weekdays=WEEKDAYS, start=time(0), end=time(1)),
-)
 
 
 def is_city(base_url: str | URL) -> bool:
@@ -153,19 +141,52 @@ def is_city(base_url: str | URL) -> bool:
 class PollPolicy:
     """How often to look, and how long to wait after a failure: the one policy.
 
+    By default each query group spends an explicit budget of requests
+    (:attr:`requests_per_day`, scaled by the most urgent of its watches)
+    where new slots are likeliest: densely inside the release windows that
+    can release a slot one of its watches could use, a few looks a minute
+    spread over the seconds after the city's per-minute cron
+    (:attr:`minute_offsets`), sparsely the rest of the day, least at night;
+    again 15 and 30 minutes after a slot vanished (:attr:`echo_after`: an
+    expired reservation or activation brings it back). What every group
+    plans together stays within :attr:`budget_share` of the server's limit.
+    With :attr:`fixed_interval` (``mta watch --interval``) the watcher looks
+    at a fixed pace instead.
+
     Attributes:
-        window_interval: seconds between looks per group inside a window.
-        other_interval: seconds between looks per group outside windows.
-        min_city_interval: the shortest interval between looks per group
-            against the city's own server, whatever the other settings say:
-            one person's watch has no need for the city's whole rate limit.
-        cron_offset: seconds after each full minute at which to look, or None
-            for no alignment. The city's per-minute cron (calculateSlots,
-            deallocateAppointmentData, deleteReservedData) is what makes new
-            slots visible, so a look just after it sees them first; looking
-            more often inside windows allows for the cron running longer
-            during bulk releases.
-        day_interval: seconds between refreshes of a later day already seen.
+        requests_per_day: requests a group may send per day, on average
+            over a week (its later-day requests included), for watches of
+            ``normal`` urgency. The default stays below the 720 a day of a
+            bot asking once every two minutes.
+        relaxed_factor, urgent_factor: the budget of a group whose most
+            urgent watch is ``relaxed`` or ``urgent``, relative to normal.
+        max_looks_per_minute: the most looks per minute and group inside a
+            window (one fewer for ``relaxed``, one more for ``urgent``).
+        minute_offsets: for 1, 2, 3, 4... looks in a minute, the seconds
+            after the full minute at which to look: slots become visible
+            when the city's cron run is done, some seconds after the minute,
+            later during bulk releases, so looks spread over those seconds.
+        day_weight: weight of the hours outside windows in ``day_hours``.
+        night_weight: weight of the remaining (night) hours.
+        day_hours: when people book, cancel and let reservations expire.
+        echo_after: seconds after a fitting slot vanished at which to look
+            again (the city's reservation and activation timeouts).
+        dense_from: looks per minute from which looks follow the minute
+            offsets; below, one look every so many minutes.
+        min_gap: the shortest pause between two looks at one group.
+        max_pause: the longest pause between two looks at one group while
+            the day's budget lasts.
+        fixed_interval: look at this fixed pace instead (seconds outside the
+            windows; :attr:`window_interval` inside); None for the budget.
+        window_interval: the fixed pace inside a window.
+        other_interval: the fixed pace outside windows.
+        min_city_interval: the shortest fixed pace against the city's server.
+        cron_offset: seconds after each full minute of a fixed-pace look.
+        day_interval: seconds between refreshes of a later day already seen
+            at a fixed pace (with the budget: every :attr:`day_every` looks,
+            but never more often than every :attr:`day_interval_min` s).
+        day_every: group looks per refresh of a later day already seen.
+        day_interval_min: the shortest pause between two refreshes of a day.
         budget_share: the share of the server's limit polling may use; the
             rest stays free for bookings and for the person's own browsing.
         days_per_watch: later days a watch may ask for, at most.
@@ -179,17 +200,50 @@ class PollPolicy:
 
     """
 
+    requests_per_day: float = 660.0
+    relaxed_factor: float = 0.5
+    urgent_factor: float = 2.0
+    max_looks_per_minute: int = 3
+    minute_offsets: tuple[tuple[float, ...], ...] = (
+        (15.0,),
+        (10.0, 26.0),
+        (8.0, 18.0, 33.0),
+        (6.0, 16.0, 27.0, 42.0),
+    )
+    day_weight: float = 0.08
+    night_weight: float = 0.02
+    day_hours: tuple[time, time] = (time(6), time(23))
+    echo_after: tuple[float, ...] = (900.0, 1800.0)
+    dense_from: float = 0.75
+    min_gap: float = 10.0
+    max_pause: float = 1800.0
+    fixed_interval: float | None = None
     window_interval: float = 30.0
     other_interval: float = 60.0
     min_city_interval: float = 30.0
     cron_offset: float | None = 4.0
     day_interval: float = 600.0
+    day_every: int = 6
+    day_interval_min: float = 60.0
     budget_share: float = 0.5
     days_per_watch: int = 3
     token_lead: float = 5.0
     error_backoff: float = 60.0
     block_backoff: float = 900.0
     release_windows: tuple[ReleaseWindow, ...] = RELEASE_WINDOWS
+
+    def urgency_factor(self, urgency: Urgency) -> float:
+        """The budget of a group of this urgency, relative to ``normal``."""
+        if urgency == "relaxed":
+            return self.relaxed_factor
+        if urgency == "urgent":
+            return self.urgent_factor
+        return 1.0
+
+    def looks_per_minute_cap(self, urgency: Urgency) -> int:
+        """The most looks per minute inside a window for this urgency."""
+        step = {"relaxed": -1, "urgent": 1}.get(urgency, 0)
+        return max(1, min(len(self.minute_offsets), self.max_looks_per_minute + step))
 
     def in_window(self, moment: datetime) -> ReleaseWindow | None:
         """The release window a moment falls into, if any."""
@@ -226,6 +280,7 @@ class PollPolicy:
         """
         changed = replace(
             self,
+            fixed_interval=interval,
             other_interval=interval,
             window_interval=min(interval, self.window_interval),
         )
@@ -329,6 +384,64 @@ class _GroupState:
     """Monotonic time of each later day's next look."""
     providers: dict[date, frozenset[int]] = field(default_factory=dict)
     queries: dict[date, DayQuery] = field(default_factory=dict)
+    spent: dict[date, int] = field(default_factory=dict)
+    """Requests sent per local day (group looks and later days)."""
+    echo: list[float] = field(default_factory=list)
+    """Wall times of extra looks after a slot vanished."""
+    profiles: dict[date, list[Segment]] = field(default_factory=dict)
+    day_gap: float = 600.0
+    """Seconds between refreshes of a later day already seen."""
+
+    def count(self, moment: datetime) -> None:
+        """Count one request against the day's budget."""
+        day = moment.astimezone(BERLIN).date()
+        self.spent[day] = self.spent.get(day, 0) + 1
+        for old in [d for d in self.spent if d < day - timedelta(days=1)]:
+            del self.spent[old]
+
+
+@dataclass(frozen=True, kw_only=True)
+class GroupPlan:
+    """How one query group spends its requests (:meth:`Watcher.explain`).
+
+    Detection times are what the pace alone gives: the mean wait from a
+    slot becoming visible to the next look, for visibility spread evenly
+    over the minute (``None`` when the group spends on no window).
+    """
+
+    services: tuple[tuple[int, int], ...]
+    office_ids: tuple[int, ...]
+    watches: tuple[str, ...]
+    urgency: Urgency
+    requests_per_day: float
+    """The group's budget: requests per day, on average over the week."""
+    today: float
+    """The share of the week's budget planned for today."""
+    windows: tuple[str, ...]
+    """The release windows of this week the group spends on."""
+    looks_per_minute_in_windows: float | None
+    pause_outside: float
+    """Seconds between looks outside windows, in the day hours."""
+    detect_in_windows: float | None
+    detect_outside: float
+
+    @property
+    def key(self) -> str:
+        """The services as text: ``1063475x1+1063576x2``."""
+        return _key_text(self.services)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    """What the watcher plans to send, group by group (:meth:`Watcher.explain`)."""
+
+    groups: tuple[GroupPlan, ...]
+    requests_per_day: float
+    """All groups together, on average over the week."""
+    limit_per_minute: float
+    """The most requests per minute all groups may use together."""
+    fixed_interval: float | None
+    """The fixed pace (``--interval``) instead of the budget, if chosen."""
 
 
 def _default_task_factory(
@@ -493,9 +606,13 @@ class Watcher:
             previous = old.get(group.key)
             state = _GroupState(group=group)
             # A group that is new or asks for other offices or watches is
-            # looked at at once; an unchanged one keeps its schedule.
-            if previous is not None and previous.group == group:
-                state.due, state.providers = previous.due, previous.providers
+            # looked at at once; an unchanged one keeps its schedule. The
+            # day's spending stays with the services either way.
+            if previous is not None:
+                state.spent, state.echo = previous.spent, previous.echo
+                if previous.group == group:
+                    state.due, state.providers = previous.due, previous.providers
+                    state.day_gap = previous.day_gap
             self._groups[group.key] = state
         self._wake.set()
 
@@ -637,9 +754,16 @@ class Watcher:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def _run_due(self, errors: list[PollError]) -> None:
-        """Look at the groups and later days that are due."""
+        """Look at the groups and later days that are due.
+
+        With the budget, a group's later days are refreshed together with
+        a look at the group (one captcha token, the same moment after the
+        cron); at a fixed pace, whenever they are due.
+        """
         now = monotonic_of(self.clock)
+        fixed = self.policy.fixed_interval is not None
         for state in sorted(self._groups.values(), key=lambda s: s.due):
+            looked = False
             if state.due <= now:
                 try:
                     await self._poll_group(state)
@@ -651,7 +775,10 @@ class Watcher:
                         err, what, errors
                     )
                     continue
-                state.due = self._next_due()
+                state.due = self._next_look(state)
+                looked = True
+            if not (fixed or looked):
+                continue
             for query in self._due_days(state, due_only=True):
                 try:
                     await self._poll_day(state, query)
@@ -666,7 +793,8 @@ class Watcher:
     async def _next_wanted(self, errors: list[PollError]) -> float:
         """When the next look is due, or the captcha renewal before it."""
         dues = [s.due for s in self._groups.values()]
-        dues += [d for s in self._groups.values() for d in s.days.values()]
+        if self.policy.fixed_interval is not None:
+            dues += [d for s in self._groups.values() for d in s.days.values()]
         fallback = monotonic_of(self.clock) + self.policy.other_interval
         next_look = min(dues, default=fallback)
         refresh_at = await self._refresh_token_before(next_look, errors)
@@ -687,7 +815,7 @@ class Watcher:
             await asyncio.gather(sleeper, waker, return_exceptions=True)
 
     def _next_due(self) -> float:
-        """When to look next: an interval on, snapped to the cron's minute grid.
+        """At a fixed pace: an interval on, snapped to the cron's minute grid.
 
         The grid is the city's wall-clock minute; the result is monotonic.
         """
@@ -706,7 +834,15 @@ class Watcher:
         return now + (due_wall - wall)
 
     def interval(self) -> float:
-        """Seconds between looks per group now, stretched to fit the budget."""
+        """Seconds between looks per group now.
+
+        At a fixed pace: the policy's, stretched to fit the budget. With the
+        budget: the pause the busiest group keeps now.
+        """
+        if self.policy.fixed_interval is None and self._groups:
+            wall = self.clock.time()
+            rate = max(self._pace(state, wall) for state in self._groups.values())
+            return MINUTE / rate if rate > 0 else self.policy.max_pause
         moment = self._now()
         base = (
             self.policy.window_interval
@@ -716,6 +852,228 @@ class Watcher:
         budget = self.client.budget
         per_second = budget.limit * self.policy.budget_share / budget.window
         return max(base, len(self._groups) / per_second)
+
+    # --- the budget ------------------------------------------------------------
+
+    def _urgency(self, group: QueryGroup) -> Urgency:
+        return max(
+            (watch.urgency for watch in group.watches),
+            key=URGENCIES.index,
+            default="normal",
+        )
+
+    def _profile(self, state: _GroupState, day: date) -> list[Segment]:
+        """How densely the group looks through ``day`` (cached per day)."""
+        segments = state.profiles.get(day)
+        if segments is None:
+            policy = self.policy
+            windows = relevant_windows(state.group.watches, day, policy.release_windows)
+            segments = day_profile(
+                day,
+                windows,
+                day_weight=policy.day_weight,
+                night_weight=policy.night_weight,
+                day_hours=policy.day_hours,
+            )
+            if len(state.profiles) > 14:  # noqa: PLR2004 - two weeks are plenty
+                state.profiles.clear()
+            state.profiles[day] = segments
+        return segments
+
+    def group_budget(self, group: QueryGroup) -> float:
+        """The requests per day (on average over a week) a group may send."""
+        factor = self.policy.urgency_factor(self._urgency(group))
+        return self.policy.requests_per_day * factor
+
+    def _day_budget(self, state: _GroupState, day: date) -> float:
+        return day_budget(
+            self.group_budget(state.group),
+            day,
+            lambda d: weighed_minutes(self._profile(state, d)),
+        )
+
+    def _own_pace(self, state: _GroupState, wall: float) -> float:
+        """Looks per minute the group's own budget allows at ``wall``.
+
+        The day's remaining requests are spread over the rest of the day by
+        weight, so a day that spent more than planned (later days, extra
+        looks) slows down later, and one that spent less speeds up - but
+        never beyond twice the pace planned for the whole day.
+        """
+        day = datetime.fromtimestamp(wall, BERLIN).date()
+        segments = self._profile(state, day)
+        weight = next(
+            (s.weight for s in segments if s.start <= wall < s.end),
+            self.policy.night_weight,
+        )
+        budget = self._day_budget(state, day)
+        remaining = budget - state.spent.get(day, 0)
+        rest = weighed_minutes(segments, since=wall)
+        if remaining <= 0 or rest <= 0:
+            return 0.0
+        total = weighed_minutes(segments)
+        planned = budget * weight / total if total > 0 else 0.0
+        return min(remaining * weight / rest, 2 * planned)
+
+    def _pace(self, state: _GroupState, wall: float) -> float:
+        """Looks per minute for the group at ``wall``, within the shared limit.
+
+        All groups together stay within :attr:`PollPolicy.budget_share` of
+        the server's limit: when their budgets would ask for more, every
+        group slows down by the same factor.
+        """
+        own = self._capped(state, wall)
+        if own <= 0:
+            return 0.0
+        total = sum(self._capped(other, wall) for other in self._groups.values())
+        return own * min(1.0, self._shared_limit() / total) if total else own
+
+    def _capped(self, state: _GroupState, wall: float) -> float:
+        cap = self.policy.looks_per_minute_cap(self._urgency(state.group))
+        return min(self._own_pace(state, wall), float(cap))
+
+    def _shared_limit(self) -> float:
+        """Requests per minute all groups may use together."""
+        budget = self.client.budget
+        return budget.limit * self.policy.budget_share * MINUTE / budget.window
+
+    def _next_look(self, state: _GroupState) -> float:
+        """When to look at a group next (monotonic)."""
+        if self.policy.fixed_interval is not None:
+            return self._next_due()
+        wall = self.clock.time()
+        when = self._next_wall(state, wall)
+        pace = self._pace(state, wall)
+        gap = MINUTE / pace if pace > 0 else self.policy.max_pause
+        state.day_gap = max(self.policy.day_interval_min, self.policy.day_every * gap)
+        return monotonic_of(self.clock) + max(0.0, when - wall)
+
+    def _next_wall(self, state: _GroupState, wall: float) -> float:
+        """The wall time of the group's next look, after one at ``wall``."""
+        policy = self.policy
+        state.echo = [t for t in state.echo if t > wall + policy.min_gap]
+        pace = self._pace(state, wall)
+        earliest = wall + policy.min_gap
+        if pace >= policy.dense_from:
+            count = max(1, min(len(policy.minute_offsets), round(pace)))
+            offsets = policy.minute_offsets[count - 1]
+            minute = math.floor(wall / MINUTE) * MINUTE
+            return min(
+                minute + step * MINUTE + offset
+                for step in range(3)
+                for offset in offsets
+                if minute + step * MINUTE + offset >= earliest
+            )
+        day = datetime.fromtimestamp(wall, BERLIN).date()
+        if pace > 0:
+            target = wall + min(MINUTE / pace, policy.max_pause)
+        else:  # the day's budget is spent: the next day brings a new one
+            target = datetime.combine(
+                day + timedelta(days=1), time(), BERLIN
+            ).timestamp()
+        # Never sleep past the start of a denser stretch (a window), nor
+        # past an extra look after a vanished slot.
+        weight = next(
+            (s.weight for s in self._profile(state, day) if s.start <= wall < s.end),
+            0.0,
+        )
+        rises = [
+            s.start
+            for d in (day, day + timedelta(days=1))
+            for s in self._profile(state, d)
+            if s.start > wall and s.weight > weight
+        ]
+        target = min([target, *rises[:1], *state.echo[:1]])
+        # The look comes after the cron run of the target's minute.
+        offset = policy.minute_offsets[0][0]
+        when = math.floor(target / MINUTE) * MINUTE + offset
+        while when < earliest:
+            when += MINUTE
+        return when
+
+    def explain(self) -> Plan:
+        """How the watcher plans to spend its requests, group by group."""
+        now = self._now()
+        today = now.astimezone(BERLIN).date()
+        monday = today - timedelta(days=today.weekday())
+        limit = self._shared_limit()
+        states = list(self._groups.values())
+        plans = [self._group_plan(state, today, monday) for state in states]
+        # The shared limit slows every group down alike when they would
+        # together ask for more inside the windows.
+        dense = sum(p.looks_per_minute_in_windows or 0.0 for p in plans)
+        factor = min(1.0, limit / dense) if dense else 1.0
+        if factor < 1.0:
+            plans = [self._slowed(p, factor) for p in plans]
+        return Plan(
+            groups=tuple(plans),
+            requests_per_day=sum(p.requests_per_day for p in plans),
+            limit_per_minute=limit,
+            fixed_interval=self.policy.fixed_interval,
+        )
+
+    def _group_plan(self, state: _GroupState, today: date, monday: date) -> GroupPlan:
+        group = state.group
+        urgency = self._urgency(group)
+        cap = float(self.policy.looks_per_minute_cap(urgency))
+        windows: dict[str, float] = {}
+        outside: list[float] = []
+        for offset in range(7):
+            day = monday + timedelta(days=offset)
+            segments = self._profile(state, day)
+            budget = self._day_budget(state, day)
+            total = weighed_minutes(segments)
+            for segment in segments:
+                pace = min(cap, budget * segment.weight / total) if total else 0.0
+                if segment.window is not None:
+                    windows[segment.window] = max(windows.get(segment.window, 0), pace)
+                elif segment.weight == self.policy.day_weight:
+                    outside.append(pace)
+        in_windows = max(windows.values(), default=None)
+        pace_outside = statistics.median(outside) if outside else 0.0
+        pause = MINUTE / pace_outside if pace_outside > 0 else self.policy.max_pause
+        pause = min(pause, self.policy.max_pause)
+        return GroupPlan(
+            services=group.key,
+            office_ids=group.office_ids,
+            watches=tuple(w.id for w in group.watches),
+            urgency=urgency,
+            requests_per_day=self.group_budget(group),
+            today=self._day_budget(state, today),
+            windows=tuple(windows),
+            looks_per_minute_in_windows=in_windows,
+            pause_outside=pause,
+            detect_in_windows=(
+                None if in_windows is None else self._mean_wait(in_windows)
+            ),
+            detect_outside=pause / 2,
+        )
+
+    def _slowed(self, plan: GroupPlan, factor: float) -> GroupPlan:
+        pace = plan.looks_per_minute_in_windows
+        if pace is None:
+            return plan
+        slower = pace * factor
+        return replace(
+            plan,
+            looks_per_minute_in_windows=slower,
+            detect_in_windows=self._mean_wait(slower),
+        )
+
+    def _mean_wait(self, pace: float) -> float:
+        """Mean seconds from a slot becoming visible to the next look.
+
+        For visibility spread evenly over the minute and looks at the
+        policy's minute offsets.
+        """
+        offsets = self.policy.minute_offsets
+        count = max(1, min(len(offsets), round(pace)))
+        if pace < self.policy.dense_from:
+            return MINUTE / pace / 2
+        points = sorted(offsets[count - 1])
+        gaps = [b - a for a, b in itertools.pairwise(points)]
+        gaps.append(points[0] + MINUTE - points[-1])
+        return sum(g * g for g in gaps) / (2 * MINUTE)
 
     def retry_delay(self, err: MTAError) -> float:
         """Seconds to wait after a look failed with ``err`` (the policy's)."""
@@ -771,6 +1129,7 @@ class Watcher:
 
     async def _poll_group(self, state: _GroupState) -> None:
         group = state.group
+        state.count(self._now())
         calendar = await self.client.get_available_calendar(
             office_ids=group.office_ids,
             services=group.services,
@@ -791,7 +1150,13 @@ class Watcher:
             self._schedule_days(state, calendar)
 
     async def _poll_day(self, state: _GroupState, query: DayQuery) -> None:
-        state.days[query.day] = monotonic_of(self.clock) + self.policy.day_interval
+        gap = (
+            self.policy.day_interval
+            if self.policy.fixed_interval is not None
+            else state.day_gap
+        )
+        state.days[query.day] = monotonic_of(self.clock) + gap
+        state.count(self._now())
         calendar = await self.client.get_available_calendar(
             office_ids=query.office_ids,
             services=state.group.services,
@@ -877,10 +1242,28 @@ class Watcher:
             if fitting and self.booker.wants_booking(watch):
                 self._start_booking(watch, fitting, seen)
             events += self._changes(watch, reported, fitting, coverage, now)
+        self._echo(group, events, now)
         # Report first: a state that cannot be saved must not swallow events.
         await self._emit(events)
         if events:
             await self._save()
+
+    def _echo(self, group: QueryGroup, events: list[WatchEvent], now: datetime) -> None:
+        """Look again when a slot that vanished may come back.
+
+        A slot taken by a reservation is free again when the reservation
+        expires (15 minutes) or when a pre-confirmed booking is not
+        activated in time (30 minutes).
+        """
+        state = self._groups.get(group.key)
+        if state is None or not any(
+            isinstance(e, SlotEvent) and e.kind is SlotEventKind.GONE and e.start > now
+            for e in events
+        ):
+            return
+        wall = now.timestamp()
+        extra = [wall + after + MINUTE for after in self.policy.echo_after]
+        state.echo = sorted({*state.echo, *extra})[-8:]
 
     def _changes(
         self,
@@ -1002,7 +1385,7 @@ class Watcher:
         for state in self._groups.values():
             if watch in state.group.watches:
                 await self._poll_group(state)
-                state.due = self._next_due()
+                state.due = self._next_look(state)
 
     async def confirm(self, link: str | ProcessCredentials) -> BookingEvent:
         """Activate a watch's booking: the city's activation link, or its credentials.

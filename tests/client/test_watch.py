@@ -16,6 +16,7 @@ from mta_client import (
     ServiceRequest,
     Slot,
 )
+from mta_client.exceptions import MTAValidationError
 from mta_client.planner import days_needed, office_holiday, plan
 from mta_client.watch import TimeRange, Watch
 
@@ -92,7 +93,7 @@ def test_weekday_names_numbers_and_ranges(text: Any, days: set[int]) -> None:
 
 @pytest.mark.parametrize("text", ["monkey", "7", "xy", "funday", " , "])
 def test_bad_weekdays_are_rejected(text: str) -> None:
-    with pytest.raises(ValidationError) as excinfo:
+    with pytest.raises(MTAValidationError) as excinfo:
         watch(weekdays=text)
     assert "weekday" in str(excinfo.value)
     assert text not in str(excinfo.value)
@@ -176,7 +177,7 @@ def test_nonexistent_and_repeated_local_hours() -> None:
     ],
 )
 def test_invalid_watches(values: dict[str, Any]) -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(MTAValidationError):
         watch(**values)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import time, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 import tempfile
 from typing import Any
@@ -318,37 +318,42 @@ async def test_run_stays_inside_the_budget_with_many_watches() -> None:
 
 
 @virtual
-async def test_polls_more_often_inside_release_windows_on_the_cron_grid() -> None:
+async def test_polls_densely_inside_release_windows_spread_after_the_cron() -> None:
     async with environment() as env:
         watcher = env.watcher()
-        watcher.add(watch())
+        watcher.add(watch(within_days=14))
         original = env.client.get_available_calendar
-        seconds: list[float] = []
+        looks: list[float] = []
 
         async def recording(**kwargs: Any) -> Any:
-            seconds.append(round(env.clock.time() % 60, 3))
+            looks.append(env.clock.time())
             return await original(**kwargs)
 
         env.client.get_available_calendar = recording  # type: ignore[method-assign]
         task = asyncio.create_task(watcher.run())
-        polls: dict[int, int] = {}
-        for hour in range(6, 13):
-            start = watcher.stats.polls
-            await asyncio.sleep(3600)
-            polls[hour] = watcher.stats.polls - start
+        await asyncio.sleep(7 * 3600)  # Monday 06:00-13:00
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
-        # 07-08 and 09-11 are release windows: a look every 30 s instead of
-        # 60, less the pauses of a minute the budget takes before the city's
-        # count would reach its limit.
-        assert [polls[h] for h in (6, 8, 11, 12)] == [60, 60, 60, 60]
-        for hour in (7, 9, 10):
-            assert 112 <= polls[hour] <= 120
-        # Looks come 4 s after the city's per-minute cron (but the first one,
-        # and those the budget delayed).
-        assert sum(1 for s in seconds if s in {4.0, 34.0}) >= 0.95 * len(seconds)
+        def hour(moment: float) -> int:
+            return datetime.fromtimestamp(moment, BERLIN).hour
+
+        polls = {h: sum(1 for t in looks if hour(t) == h) for h in range(6, 13)}
+        # 07-08 (same-day) and 09-11 (next week) release slots this watch can
+        # use: three looks a minute there, a look every few minutes outside.
+        for window_hour in (7, 9, 10):
+            assert 165 <= polls[window_hour] <= 180
+        for other_hour in (6, 8, 11, 12):
+            assert 3 <= polls[other_hour] <= 40
+        # Inside the windows the looks spread over the seconds after the
+        # city's per-minute cron, when freed slots become visible; outside
+        # they come once the cron run is likely done.
+        inside = [t % 60 for t in looks if hour(t) in {7, 9, 10}]
+        outside = [t % 60 for t in looks[1:] if hour(t) in {6, 8, 11, 12}]
+        assert sum(1 for s in inside if round(s) in {8, 18, 33}) >= 0.97 * len(inside)
+        assert {round(s) for s in inside} >= {8, 18, 33}
+        assert sum(1 for s in outside if round(s) == 15) >= 0.9 * len(outside)
         assert env.client.budget.rate_limited == 0
         assert env.sim.stats.captcha_verify_failures == 0
 
@@ -365,7 +370,7 @@ async def test_maintenance_backs_off_and_recovers() -> None:
         assert watcher.stats.errors == 2  # at once, then after the 15-minute back-off
         assert watcher.stats.last_error == "MTAServiceUnavailableError"
         env.sim.maintenance = False
-        await asyncio.sleep(1800)
+        await asyncio.sleep(3600)  # into the 7-8 h release window
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
@@ -397,7 +402,7 @@ async def test_failed_token_renewal_does_not_stop_the_watch() -> None:
         watcher = env.watcher()
         watcher.add(watch())
         task = asyncio.create_task(watcher.run())
-        await asyncio.sleep(200)
+        await asyncio.sleep(3600 + 200)  # inside the 7-8 h release window
         env.sim.faults.add(kind="captcha_upstream", route="captcha-challenge/", times=1)
         await asyncio.sleep(600)
         task.cancel()
