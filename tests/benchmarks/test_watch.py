@@ -94,10 +94,9 @@ def check_result(result: dict[str, Any], *, watches: int, mix: str) -> None:
     for target in result["targets"].values():
         assert set(target) == {"value", "target", "met"}
         assert isinstance(target["met"], bool)
-    # the best sees at least as much as either side
-    relevant = best["detect_s"]["relevant"]
-    if relevant:
-        assert best["missed"] <= result["ours"]["missed"]
+    # the best is measured over our run's relevant slots
+    assert best["detect_s"]["relevant"] == result["ours"]["detect_s"]["relevant"]
+    assert best["requests_per_day"] > 0
 
 
 def test_same_services_a_short_stretch(
