@@ -18,7 +18,8 @@ seed gives both sides the same week.
   are spaced evenly in bursts of at most 56 counted requests (the city's 60
   less the four a booking needs), each burst followed by 60 s of silence so
   that the limiter's window expires. The spacing (from a grid) and the phase
-  are chosen to minimise ``all_median``.
+  are chosen, knowing the week, to minimise ``all_median``; its 60 s holes
+  can make it miss more than a side that looks evenly.
 
 Watches (``--watches N``, ``--mix``): people waiting at the Bürgerbüros with
 different offices, weekdays, times and lead times; every fifth from the
