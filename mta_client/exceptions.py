@@ -971,11 +971,17 @@ _BY_STATUS: dict[int, type[MTAApiError]] = {
 
 
 def error_class_for(code: str | None, status: int) -> type[MTAApiError]:
-    """Return the exception class for an error code, or a category by status."""
+    """Return the exception class for an error code, or a category by status.
+
+    An error without a known code and with a status of no category above
+    (400, 409, 418, ...) is a :class:`MTAProtocolError`: the server refused
+    the request for a reason this client does not know, so client and
+    server disagree about the API. 5xx statuses are :class:`MTAServerError`.
+    """
     if code is not None and code in ERROR_CLASSES:
         return ERROR_CLASSES[code]
     if status in _BY_STATUS:
         return _BY_STATUS[status]
     if status >= 500:  # noqa: PLR2004
         return MTAServerError
-    return MTAApiError
+    return MTAProtocolError

@@ -29,12 +29,21 @@ import asyncio
 import contextlib
 from datetime import UTC, datetime
 import json
+import math
 import os
 from pathlib import Path
+import re
 import tempfile
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .exceptions import MTAError
 from .watch import BookingState
@@ -54,6 +63,21 @@ __all__ = [
 
 STATE_VERSION = 2
 """The version of :class:`WatcherState` this library writes."""
+
+# Times a state may hold: beyond these, date arithmetic and time zones
+# overflow, and no booking system hands out such times anyway.
+_EARLIEST = datetime(1970, 1, 2, tzinfo=UTC)
+_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+_SLOT_KEY = re.compile(r"^(\d{1,10})@(\d{1,12})$")
+# States in which the city answered a reserve: the credentials must be known.
+_WITH_CREDENTIALS = frozenset(
+    {
+        BookingState.RESERVED,
+        BookingState.PRECONFIRMING,
+        BookingState.BOOKED,
+        BookingState.CONFIRMED,
+    }
+)
 
 
 class StoreError(MTAError):
@@ -78,16 +102,32 @@ class BookingRecord(BaseModel):
     reason: str | None = None
     released: bool | None = None
     """After a failed attempt: whether its reservation was cancelled."""
+    since: datetime | None = None
+    """When this state began; for ``reserving``: when the reserve was sent."""
 
-    @field_validator("start", "activation_deadline")
+    @field_validator("start", "activation_deadline", "since")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
         # Aware UTC throughout; a naive time was written as UTC.
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
+            value = value.replace(tzinfo=UTC)
+        if not _EARLIEST <= value <= _LATEST:
+            msg = "is not a plausible time"
+            raise ValueError(msg)
         return value.astimezone(UTC)
+
+    @model_validator(mode="after")
+    def _credentials_known(self) -> Self:
+        # A reserved or booked slot without its credentials could never be
+        # cancelled or finished: the state is broken, not merely old.
+        if self.state in _WITH_CREDENTIALS and (
+            self.process_id is None or not self.auth_key
+        ):
+            msg = f"a {self.state.value} booking needs process_id and auth_key"
+            raise ValueError(msg)
+        return self
 
 
 class WatchState(BaseModel):
@@ -99,11 +139,29 @@ class WatchState(BaseModel):
     """Slot key (``"<office>@<unix start>"``) -> Unix time first reported."""
     booking: BookingRecord = Field(default_factory=BookingRecord)
 
+    @field_validator("reported")
+    @classmethod
+    def _slot_keys(cls, value: dict[str, float]) -> dict[str, float]:
+        for key, seen in value.items():
+            match = _SLOT_KEY.match(key)
+            if match is None:
+                msg = "keys must be '<office id>@<unix time>'"
+                raise ValueError(msg)
+            start = datetime.fromtimestamp(int(match.group(2)), UTC)
+            if not _EARLIEST <= start <= _LATEST or not math.isfinite(seen):
+                msg = "holds an implausible time"
+                raise ValueError(msg)
+        return value
+
 
 class WatcherState(BaseModel):
-    """Everything the watcher keeps across restarts (see :data:`STATE_VERSION`)."""
+    """Everything the watcher keeps across restarts (see :data:`STATE_VERSION`).
 
-    model_config = ConfigDict(extra="ignore")
+    Top-level keys this version does not know (written by a newer one, or by
+    hand) are kept and saved again, not dropped.
+    """
+
+    model_config = ConfigDict(extra="allow")
 
     version: int = STATE_VERSION
     watches: dict[str, WatchState] = Field(default_factory=dict)
@@ -119,6 +177,9 @@ def parse_state(data: dict[str, Any]) -> WatcherState:
     if not data:
         return WatcherState()
     version = data.get("version", 1)
+    if isinstance(version, bool) or not isinstance(version, int):
+        msg = f"the stored watch state has no version number (version: {version!r})"
+        raise StoreError(msg)
     if version == 1:
         data = _migrate_v1(data)
     elif version != STATE_VERSION:
@@ -128,8 +189,13 @@ def parse_state(data: dict[str, Any]) -> WatcherState:
     try:
         return WatcherState.model_validate(data)
     except ValidationError as err:
-        where = ".".join(map(str, err.errors()[0]["loc"]))
-        msg = f"the stored watch state does not fit version {STATE_VERSION} ({where})"
+        first = err.errors()[0]
+        where = ".".join(map(str, first["loc"])) or "<top>"
+        why = str(first["msg"]).removeprefix("Value error, ")
+        msg = (
+            f"the stored watch state does not fit version {STATE_VERSION} "
+            f"({where}: {why})"
+        )
         raise StoreError(msg) from None
 
 
@@ -145,15 +211,27 @@ def _migrate_v1(data: dict[str, Any]) -> dict[str, Any]:
     for watch_id, entry in (raw if isinstance(raw, dict) else {}).items():
         if not isinstance(entry, dict):
             continue
-        booking = dict(entry.get("booking") or {})
-        for name in ("start", "activation_deadline"):
-            if isinstance(booking.get(name), int | float):
-                booking[name] = datetime.fromtimestamp(booking[name], UTC)
+        booking = entry.get("booking") or {}
+        if isinstance(booking, dict):  # anything else: validation refuses it
+            booking = dict(booking)
+            for name in ("start", "activation_deadline"):
+                booking[name] = _v1_time(booking.get(name))
         watches[watch_id] = {
             "reported": entry.get("reported") or {},
             "booking": booking,
         }
-    return {"version": STATE_VERSION, "watches": watches}
+    others = {k: v for k, v in data.items() if k not in {"version", "watches"}}
+    return {**others, "version": STATE_VERSION, "watches": watches}
+
+
+def _v1_time(value: object) -> object:
+    """A version 1 Unix time as a datetime; anything else as it is."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        return value  # out of range: validation refuses it
 
 
 class StateStore(Protocol):
@@ -191,19 +269,33 @@ class JSONFileStore:
 
     The file holds booking credentials (process id and auth key), so it is
     created with mode 0600. File I/O runs in a worker thread.
+
+    A symbolic link is followed: the file it points to is read and replaced,
+    and the link stays a link (:attr:`target`). Top-level keys of the file
+    that the state does not carry (a newer version's, or added by hand) are
+    kept aside when it is read and written back with the next save.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         """Use the file at ``path`` (created on first save)."""
         self.path = Path(path)
+        self._aside: dict[str, Any] = {}
+
+    @property
+    def target(self) -> Path:
+        """The file really written: ``path`` with symbolic links resolved."""
+        return self.path.resolve()
 
     async def load(self) -> dict[str, Any]:
         """Read the file; a missing file is an empty state."""
-        return await asyncio.to_thread(self._read)
+        data = await asyncio.to_thread(self._read)
+        known = set(WatcherState.model_fields)
+        self._aside = {k: v for k, v in data.items() if k not in known}
+        return data
 
     async def save(self, state: dict[str, Any]) -> None:
         """Write the file atomically (write a temporary file, then rename)."""
-        text = json.dumps(state, indent=2, sort_keys=True)
+        text = json.dumps({**self._aside, **state}, indent=2, sort_keys=True)
         await asyncio.to_thread(self._write, text)
 
     def _read(self) -> dict[str, Any]:
@@ -211,12 +303,15 @@ class JSONFileStore:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return {}
+        except UnicodeDecodeError as err:
+            msg = f"the state file {self.path} is not UTF-8 text"
+            raise StoreError(msg) from err
         except OSError as err:
             msg = f"cannot read the state file {self.path}: {err.strerror}"
             raise StoreError(msg) from err
         try:
             data = json.loads(text)
-        except ValueError as err:
+        except (ValueError, RecursionError) as err:
             msg = f"the state file {self.path} is not valid JSON"
             raise StoreError(msg) from err
         if not isinstance(data, dict):
@@ -225,11 +320,11 @@ class JSONFileStore:
         return data
 
     def _write(self, text: str) -> None:
+        # Replace the file a symbolic link points to, never the link itself.
+        target = self.target
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(
-                prefix=f".{self.path.name}.", dir=self.path.parent
-            )
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
         except OSError as err:
             msg = f"cannot write the state file {self.path}: {err.strerror}"
             raise StoreError(msg) from err
@@ -239,7 +334,7 @@ class JSONFileStore:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.chmod(tmp, 0o600)  # noqa: PTH101 - on the open temporary file's path
-            os.replace(tmp, self.path)  # noqa: PTH105 - atomic rename
+            os.replace(tmp, target)  # noqa: PTH105 - atomic rename
         except OSError as err:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)  # noqa: PTH108

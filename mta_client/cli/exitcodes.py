@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from yarl import URL
+
+from mta_client import exceptions
+from mta_client.client import DEFAULT_BASE_URL
 from mta_client.exceptions import (
     MTAApiError,
     MTAAppointmentStateError,
@@ -31,7 +35,15 @@ from mta_client.exceptions import (
 )
 from mta_client.store import StoreError
 
-__all__ = ["CLIError", "ExitCode", "describe", "exit_code_for"]
+__all__ = [
+    "CLIError",
+    "ExitCode",
+    "describe",
+    "error_class_of_reason",
+    "exit_code_for",
+    "exit_code_for_class",
+    "server_name",
+]
 
 
 class ExitCode(IntEnum):
@@ -68,7 +80,8 @@ exit codes:
    9  could not connect to the server, or it timed out
   10  captcha failure
   11  invalid response or server error, or a request the server could not
-      read (client and server disagree on the API: try a newer mta)
+      read or refused for a reason this mta does not know (an unknown
+      error code or HTTP status: client and server disagree on the API)
   12  appointment state or quota error (e.g. too many appointments per e-mail)
   13  the server speaks an older API generation (muc45 or earlier, without
       available-calendar/); this mta needs muc46 or later
@@ -99,12 +112,19 @@ OPTION_NAMES = {
 
 
 class CLIError(Exception):
-    """An error the command reports itself, with its exit code."""
+    """An error the command reports itself, with its exit code.
 
-    def __init__(self, message: str, code: ExitCode) -> None:
+    ``error_type`` names the library's exception behind it, if any (the
+    ``type`` of the ``--json`` error document).
+    """
+
+    def __init__(
+        self, message: str, code: ExitCode, *, error_type: str | None = None
+    ) -> None:
         """Store the one-line message and the exit code."""
         super().__init__(message)
         self.code = code
+        self.error_type = error_type
 
 
 # Most specific first: several categories derive from one another.
@@ -128,6 +148,9 @@ _CODES: tuple[tuple[type[BaseException], ExitCode], ...] = (
     (MTAAppointmentStateError, ExitCode.APPOINTMENT_STATE),
     (MTAQuotaError, ExitCode.APPOINTMENT_STATE),
     (MTAInvalidInputError, ExitCode.USAGE),
+    # Any other error the server reported (a category added later): the
+    # server said something this mta does not understand.
+    (MTAApiError, ExitCode.INVALID_RESPONSE),
 )
 
 
@@ -135,17 +158,54 @@ def exit_code_for(err: BaseException) -> ExitCode:
     """Return the exit code for an exception."""
     if isinstance(err, CLIError):
         return err.code
-    for cls, code in _CODES:
-        if isinstance(err, cls):
+    return exit_code_for_class(type(err))
+
+
+def exit_code_for_class(cls: type[BaseException]) -> ExitCode:
+    """Return the exit code for an exception class (its most specific match)."""
+    for category, code in _CODES:
+        if issubclass(cls, category):
             return code
     return ExitCode.UNEXPECTED
 
 
-def describe(err: BaseException) -> str:
+def error_class_of_reason(reason: str | None) -> type[MTAError] | None:
+    """The library's exception class named by a booking's stored reason.
+
+    A reason reads ``MTATooManyAppointmentsWithSameMailError
+    (tooManyAppointmentsWithSameMail)``: the class name, then the city's
+    code. None when it names no exception of the library.
+    """
+    if not reason:
+        return None
+    name, _, rest = reason.partition(" ")
+    code = rest.strip("()") or None
+    if code is not None and code in exceptions.ERROR_CLASSES:
+        return exceptions.ERROR_CLASSES[code]
+    found = getattr(exceptions, name, None)
+    if isinstance(found, type) and issubclass(found, MTAError):
+        return found
+    return None
+
+
+def server_name(base_url: str | URL) -> str | None:
+    """The server's name in messages: None for the city's, else ``host[:port]``."""
+    url = URL(str(base_url))
+    if url.host == URL(DEFAULT_BASE_URL).host:
+        return None
+    host = url.host or "?"
+    if ":" in host:  # an IPv6 address
+        host = f"[{host}]"
+    return f"{host}:{url.explicit_port}" if url.explicit_port else host
+
+
+def describe(err: BaseException, *, server: str | None = None) -> str:
     """Return a one-line message for an exception, without personal data.
 
     The library's messages never carry personal data; the CLI only adds
-    advice and names options the way the user typed them.
+    advice and names options the way the user typed them. ``server`` is the
+    name of the server asked when it is not the city's (see
+    :func:`server_name`): the message then names it instead.
     """
     match err:
         case CLIError():
@@ -173,7 +233,24 @@ def describe(err: BaseException) -> str:
             text = str(err)
         case _:
             text = f"unexpected {type(err).__name__}: {err}"
-    return " ".join(text.split())
+    text = " ".join(text.split())
+    return text if server is None else _name_server(text, server)
+
+
+# How messages speak of the city, and how of another server.
+_CITY_WORDS = (
+    ("the city's server", "the server {}"),
+    ("The city's server", "The server {}"),
+    ("the city's gateway", "the gateway of {}"),
+    ("the city's booking system", "the booking system at {}"),
+    ("the city's rate limit", "the rate limit of {}"),
+)
+
+
+def _name_server(text: str, server: str) -> str:
+    for city, other in _CITY_WORDS:
+        text = text.replace(city, other.format(server))
+    return text
 
 
 def _describe_api(err: MTAApiError) -> str:
