@@ -62,6 +62,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_ACTIVATION",
+    "INTERRUPTED",
     "BookedAppointment",
     "Booker",
     "BookingConflictError",
@@ -79,6 +80,10 @@ _LOGGER = logging.getLogger(__name__)
 _PERMANENT = (MTAValidationError, MTAInvalidInputError, MTAQuotaError)
 # The city's default activation time, when the scope does not say.
 DEFAULT_ACTIVATION = timedelta(minutes=30)
+INTERRUPTED = "interrupted"
+"""The reason of the event :meth:`Booker.resume` emits for a reserve whose
+answer was lost (the process stopped while reserving): if the city took it,
+the slot stays blocked until the reservation times out."""
 
 
 class BookingConflictError(MTAError):
@@ -512,6 +517,7 @@ class Booker:
                         state=BookingState.RESERVING,
                         office_id=slot.office_id,
                         start=slot.start,
+                        since=datetime.fromtimestamp(self.client.clock.time(), UTC),
                     ),
                 )
                 if seen is not None:
@@ -546,7 +552,13 @@ class Booker:
         )
 
     async def resume(self, watch: Watch) -> BookingEvent | None:
-        """Finish or clean up a booking a restart interrupted."""
+        """Finish or clean up a booking a restart interrupted.
+
+        A reserve whose answer was lost (``reserving``) starts over, and the
+        event tells it (idle, reason :data:`INTERRUPTED`): if the city took
+        that reservation, its slot stays blocked until the reservation times
+        out (``reservationDuration`` after the record's ``since``).
+        """
         async with self._lock(watch.id):
             record = self.record(watch.id)
             if not record.state.busy:
@@ -560,11 +572,29 @@ class Booker:
             ):
                 # Nothing (usable) was reserved: start over.
                 await self._set(watch.id, BookingRecord())
+                if record.state is BookingState.RESERVING:
+                    return self._interrupted(watch.id, record)
                 return None
             slot = Slot(office_id=record.office_id, start=record.start)
             if record.state is BookingState.PRECONFIRMING:
                 return await self._check_preconfirmed(watch, slot, credentials)
             return await self._complete(watch, slot, credentials)
+
+    def _interrupted(self, watch_id: str, record: BookingRecord) -> BookingEvent:
+        _LOGGER.warning(
+            "Watch %s: a reserve at office %s was sent, but its answer was lost "
+            "(the process stopped); if the city took it, the slot stays blocked "
+            "until the reservation times out",
+            watch_id,
+            record.office_id,
+        )
+        return BookingEvent(
+            state=BookingState.IDLE,
+            watch_id=watch_id,
+            office_id=record.office_id,
+            start=record.start,
+            reason=INTERRUPTED,
+        )
 
     async def _complete(
         self, watch: Watch, slot: Slot, credentials: ProcessCredentials

@@ -578,6 +578,36 @@ class CaptchaTokenCache:
         self._token = None
         self._expires = None
 
+    def seed(self, token: str, *, expires_at: float | None = None) -> bool:
+        """Use a token kept from before (another run of the same program).
+
+        ``expires_at`` (Unix time) is used only when the token has no readable
+        ``exp``. A token that is empty, has no known expiry, or is not usable
+        for longer than the margin is refused (False) and nothing changes.
+        """
+        expiry = token_expiry(token) if token else None
+        if expiry is None:
+            expiry = expires_at
+        if not token or expiry is None or not math.isfinite(expiry):
+            return False
+        remaining = expiry - self._clock.time()
+        if remaining <= self._margin:
+            return False
+        self._token = token
+        self._expires = monotonic_of(self._clock) + remaining
+        return True
+
+    def export(self) -> tuple[str, float] | None:
+        """The token and its expiry (Unix time), to keep for a later run.
+
+        None when no token is usable for longer than the margin. The token
+        is a credential of this client: keep it private.
+        """
+        expires_at = self.expires_at
+        if self._token is None or expires_at is None or self.needs_refresh(0.0):
+            return None
+        return self._token, expires_at
+
     async def get(self) -> str:
         """Return a valid token, fetching a new one only when needed."""
         if self._token is not None and not self.needs_refresh(0.0):

@@ -26,7 +26,7 @@ from .clock import Clock, SystemClock, monotonic_of
 from .exceptions import MTABudgetExceededError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
 __all__ = ["DEFAULT_LIMIT", "DEFAULT_WINDOW", "RequestBudget"]
 
@@ -52,6 +52,9 @@ class RequestBudget:
         max_wait: longest time :meth:`acquire` waits before raising
             :class:`MTABudgetExceededError` instead.
         clock: where time comes from.
+        on_wait: called with the seconds :meth:`acquire` is about to wait,
+            before each such wait (a command line says so on the terminal);
+            also settable later as the attribute of that name.
 
     """
 
@@ -64,6 +67,7 @@ class RequestBudget:
         priority_reserve: int = 4,
         max_wait: float = DEFAULT_WINDOW * 2,
         clock: Clock | None = None,
+        on_wait: Callable[[float], None] | None = None,
     ) -> None:
         """Start with a fresh window."""
         if limit < 1:
@@ -75,6 +79,7 @@ class RequestBudget:
         self.priority_reserve = priority_reserve
         self.max_wait = max_wait
         self.clock: Clock = clock or SystemClock()
+        self.on_wait = on_wait
         self.limit_learned = False
         self._count = 0
         self._window_end = 0.0
@@ -124,6 +129,8 @@ class RequestBudget:
             if self._now() + wait > deadline:
                 raise MTABudgetExceededError(wait)
             _LOGGER.debug("Request budget spent; waiting %.1f s", wait)
+            if self.on_wait is not None:
+                self.on_wait(wait)
             await self.clock.sleep(wait)
         self._count += 1
         self.sent += 1
