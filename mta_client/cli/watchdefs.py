@@ -245,6 +245,9 @@ def _read_list(path: Path, where: str) -> list[Any]:
         # The position, not the text around it: the file may hold personal data.
         msg = f"{where}: not valid JSON (line {err.lineno}, column {err.colno})"
         raise CLIError(msg, ExitCode.USAGE) from None
+    except RecursionError:
+        msg = f"{where}: not valid JSON (nested too deeply)"
+        raise CLIError(msg, ExitCode.USAGE) from None
     if not isinstance(data, list) or not data:
         raise CLIError(f"{where}: expected a JSON list of watches", ExitCode.USAGE)
     return data
