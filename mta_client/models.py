@@ -742,8 +742,20 @@ class Appointment(_Model):
 
     @property
     def credentials(self) -> ProcessCredentials:
-        """The process id and auth key that later calls need."""
-        return ProcessCredentials(process_id=self.process_id, auth_key=self.auth_key)
+        """The process id and auth key that later calls need.
+
+        Raises:
+            MTAInvalidResponseError: the city's answer holds no usable ones
+                (an auth key that is not 4 or 64 hex digits, say).
+
+        """
+        try:
+            return ProcessCredentials(
+                process_id=self.process_id, auth_key=self.auth_key
+            )
+        except MTAValidationError as err:
+            msg = f"the city's answer holds no usable credentials ({err})"
+            raise MTAInvalidResponseError(msg) from None
 
 
 # --- requests ----------------------------------------------------------------------

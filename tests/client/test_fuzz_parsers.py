@@ -398,7 +398,7 @@ def use(parsed: Any) -> None:
             iso_berlin(parsed.timestamp)
             parsed.timestamp.astimezone(BERLIN).date() + timedelta(days=1)
         repr(parsed)
-        with contextlib.suppress(MTAValidationError):
+        with contextlib.suppress(MTAInvalidResponseError):
             parsed.credentials  # noqa: B018 - the property validates
 
 
@@ -1065,3 +1065,17 @@ def test_deeply_nested_watch_file_is_a_cli_error(tmp_path: Path) -> None:
         watches_from_file(
             path, _parse(Catalogue, CATALOGUE), lambda: ContactDetails(family_name="M")
         )
+
+
+@pytest.mark.parametrize(
+    ("process_id", "auth_key"),
+    [(4711, "deref!0"), (4711, None), (0, "fb43"), (2**31, "fb43")],
+)
+def test_unusable_credentials_in_an_answer_are_an_invalid_response(
+    process_id: int, auth_key: str | None
+) -> None:
+    # Before: pydantic's ValidationError (exit 1 in the CLI), or after the
+    # constructors' change an MTAValidationError blaming the user's --auth-key.
+    appointment = _parse(Appointment, {"processId": process_id, "authKey": auth_key})
+    with pytest.raises(MTAInvalidResponseError, match="no usable credentials"):
+        appointment.credentials  # noqa: B018 - the property validates
