@@ -186,6 +186,7 @@ async def develop(args: argparse.Namespace) -> None:
         if not state.get("token"):
             state["token"] = await hass.onboard(username=USERNAME, password=PASSWORD)
             state_file.write_text(json.dumps(state))
+        await hass.confirm_http_config()
         if not await hass.entries("telegram_bot"):
             await set_up_telegram(hass, api_url=tg_url)
         if not await hass.entries("munich_termin"):

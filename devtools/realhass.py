@@ -255,6 +255,7 @@ class RealHass:
         await self._wait(self._running, 180, "reach RUNNING")
         await self.post("/api/onboarding/core_config", {})
         await self.post("/api/onboarding/analytics", {})
+        await self.confirm_http_config()
         await self.post(
             "/api/onboarding/integration",
             {
@@ -263,6 +264,17 @@ class RealHass:
             },
         )
         return self.token
+
+    async def confirm_http_config(self) -> None:
+        """Keep the ``http:`` settings of configuration.yaml.
+
+        Since 2026.10 Home Assistant moves them into its storage as a trial
+        that reverts after five minutes (to listening on every interface, at
+        port 8123) unless confirmed - what the frontend's "Confirm new HTTP
+        server configuration" dialog does.
+        """
+        with contextlib.suppress(HassError):  # nothing pending: already kept
+            await self.ws({"type": "http/config/promote"})
 
     async def _exchange(self, code: str) -> str:
         session = self._require_session()
