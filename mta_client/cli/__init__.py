@@ -9,10 +9,13 @@ an exit code from :class:`ExitCode`. Errors become one line on stderr,
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import importlib.util
 import json
 import logging
 import os
+import socket
 import sys
 import traceback
 from typing import TYPE_CHECKING, Any
@@ -31,12 +34,22 @@ from .booking import (
     credentials_from,
 )
 from .catalogue import list_offices, list_services
-from .exitcodes import CLIError, ExitCode, describe, exit_code_for
+from .exitcodes import CLIError, ExitCode, describe, exit_code_for, server_name
 from .output import Output
 from .parsing import build_parser
+from .session import TOKEN_FILE, BudgetNotice, TokenFile, state_folder
 from .slots import SlotQuery, plan_query, show_slots
 from .watchdefs import check_file_conflicts, watches_from_args
-from .watching import WatchRun, poll_policy, run_watches, state_store
+from .watching import (
+    FailureReport,
+    StateLock,
+    WatchRun,
+    check_state,
+    load_catalogue,
+    poll_policy,
+    run_watches,
+    state_store,
+)
 
 if TYPE_CHECKING:
     import argparse
@@ -90,8 +103,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.flush()
         return ExitCode.OK if stopping else 130
     except Exception as err:  # noqa: BLE001 - every error becomes an exit code
-        return _fail(out, err, verbose=args.verbose)
+        return _fail(out, err, verbose=args.verbose, server=_server(args))
     return int(code)
+
+
+def _server(args: argparse.Namespace) -> str | None:
+    """The name of the server asked in messages (None: the city's)."""
+    try:
+        return server_name(args.base_url)
+    except ValueError:  # not a URL: reported as a usage error
+        return None
 
 
 def _quiet_library_logs() -> None:
@@ -120,9 +141,11 @@ def _run_command(args: argparse.Namespace, out: Output) -> ExitCode:
     return asyncio.run(_run(args, out))
 
 
-def _fail(out: Output, err: BaseException, *, verbose: bool) -> int:
+def _fail(
+    out: Output, err: BaseException, *, verbose: bool, server: str | None = None
+) -> int:
     code = exit_code_for(err)
-    message = describe(err)
+    message = describe(err, server=server)
     if verbose:
         traceback.print_exception(err, file=out.stderr)
     out.error(message)
@@ -130,7 +153,9 @@ def _fail(out: Output, err: BaseException, *, verbose: bool) -> int:
         error: dict[str, object] = {
             "exit_code": int(code),
             "kind": code.name.lower(),
-            "type": type(err).__name__ if isinstance(err, MTAError) else None,
+            "type": type(err).__name__
+            if isinstance(err, MTAError)
+            else getattr(err, "error_type", None),
             "message": message,
         }
         if (retry_after := getattr(err, "retry_after", None)) is not None:
@@ -140,11 +165,29 @@ def _fail(out: Output, err: BaseException, *, verbose: bool) -> int:
     return int(code)
 
 
+_MAX_PORT = 65535
+
+
 def _check_base_url(base_url: str) -> None:
-    url = URL(base_url)
+    try:
+        url = URL(base_url)
+        port = url.port
+    except ValueError:
+        msg = "invalid --base-url: not a URL (its port must be a number 1 to 65535)"
+        raise CLIError(msg, ExitCode.USAGE) from None
     if url.scheme not in {"http", "https"} or not url.host:
         msg = "invalid --base-url: must be an http(s) URL"
         raise CLIError(msg, ExitCode.USAGE)
+    if port is not None and not 0 < port <= _MAX_PORT:
+        msg = f"invalid --base-url: the port must be 1 to {_MAX_PORT}"
+        raise CLIError(msg, ExitCode.USAGE)
+
+
+def _token_file(args: argparse.Namespace) -> TokenFile | None:
+    """Where the captcha token is kept between runs (None: keep nothing)."""
+    if args.command == "watch" and (args.no_state or args.state == "-"):
+        return None
+    return TokenFile(state_folder() / TOKEN_FILE)
 
 
 async def _run(args: argparse.Namespace, out: Output) -> ExitCode:
@@ -153,7 +196,17 @@ async def _run(args: argparse.Namespace, out: Output) -> ExitCode:
     async with MTAClient(
         base_url=args.base_url, request_timeout=args.timeout, retry=RETRY_POLICY
     ) as client:
-        return await command(client, out, args)
+        client.budget.on_wait = BudgetNotice(
+            out=out, budget=client.budget, server=_server(args)
+        )
+        tokens = _token_file(args)
+        if tokens is not None:
+            tokens.load_into(client)
+        try:
+            return await command(client, out, args)
+        finally:
+            if tokens is not None:
+                tokens.save_from(client)
 
 
 async def _offices(
@@ -226,21 +279,33 @@ async def _watch(client: MTAClient, out: Output, args: argparse.Namespace) -> Ex
         out.note(
             f"--interval raised to {policy.other_interval:.0f} s for the city's server"
         )
-    catalogue = await client.get_catalogue()
-    watches = watches_from_args(args, catalogue)
+    server = server_name(client.base_url)
     store, path = state_store(
         args.state, no_state=args.no_state, base_url=str(client.base_url)
     )
-    run = WatchRun(
-        watches=tuple(watches),
-        store=store,
-        state_path=path,
-        policy=policy,
-        checks=checks,
-        show_credentials=args.show_credentials,
-    )
-    names = {office.id: office.name for office in catalogue.offices}
-    return await run_watches(client, out, run, names=names)
+    async with contextlib.AsyncExitStack() as stack:
+        # The lock first, then the state: a second watch, or a state file
+        # that cannot be used, is refused before anything is sent.
+        if path is not None:
+            await stack.enter_async_context(StateLock(path))
+        await check_state(store, path)
+        # A long watch waits for the server; counted looks end at a failure.
+        failures = FailureReport(out=out, server=server)
+        catalogue = await load_catalogue(client, failures, policy, retry=checks is None)
+        watches = watches_from_args(args, catalogue)
+        run = WatchRun(
+            watches=tuple(watches),
+            store=store,
+            state_path=path,
+            policy=policy,
+            checks=checks,
+            show_credentials=args.show_credentials,
+            lock=False,
+            server=server,
+            interrupted=await check_state(store, path, catalogue=catalogue),
+        )
+        names = {office.id: office.name for office in catalogue.offices}
+        return await run_watches(client, out, run, names=names)
 
 
 type _Command = Callable[[MTAClient, Output, argparse.Namespace], Awaitable[ExitCode]]
@@ -265,6 +330,10 @@ def _simulate(args: argparse.Namespace, out: Output) -> ExitCode:
         return ExitCode.UNEXPECTED
     from mta_client.simulator import scenario_names, serve  # noqa: PLC0415
 
+    if not 0 <= args.port <= _MAX_PORT:
+        msg = f"invalid --port: must be 0 (any free port) to {_MAX_PORT}"
+        raise CLIError(msg, ExitCode.USAGE)
+
     options: dict[str, Any] = {
         "host": args.host,
         "port": args.port,
@@ -277,5 +346,28 @@ def _simulate(args: argparse.Namespace, out: Output) -> ExitCode:
             msg = f"invalid --scenario: unknown {args.scenario!r} (known: {known})"
             raise CLIError(msg, ExitCode.USAGE)
         options["scenario"] = args.scenario
-    asyncio.run(serve(speed=args.speed, **options))
+    try:
+        asyncio.run(serve(speed=args.speed, **options))
+    except OSError as err:
+        message = _listen_error(err, host=args.host, port=args.port)
+        if message is None:
+            raise
+        raise CLIError(message, ExitCode.USAGE) from None
     return ExitCode.OK
+
+
+# Why a server cannot listen, by the option that is wrong.
+_HOST_ERRORS = frozenset({errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT})
+_PORT_ERRORS = frozenset({errno.EADDRINUSE, errno.EACCES})
+
+
+def _listen_error(err: OSError, *, host: str, port: int) -> str | None:
+    """The one-line message for a server that cannot listen (None: another error)."""
+    if isinstance(err, socket.gaierror) or err.errno in _HOST_ERRORS:
+        reason = err.strerror or "not an address of this machine"
+        return f"invalid --host: cannot listen on {host!r}: {reason}"
+    if err.errno == errno.EADDRINUSE:
+        return f"invalid --port: {port} is already in use on {host}"
+    if err.errno in _PORT_ERRORS:
+        return f"invalid --port: no permission to listen on port {port}"
+    return None

@@ -234,7 +234,13 @@ def describe(err: BaseException, *, server: str | None = None) -> str:
         case _:
             text = f"unexpected {type(err).__name__}: {err}"
     text = " ".join(text.split())
-    return text if server is None else _name_server(text, server)
+    # Only what a server said (or did not say); the user's own mistakes
+    # and the state file are not the server's.
+    if server is None or not isinstance(err, MTAError):
+        return text
+    if isinstance(err, MTAValidationError | StoreError):
+        return text
+    return _name_server(text, server)
 
 
 # How messages speak of the city, and how of another server.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from datetime import date, datetime, timedelta
+import math
 import os
 import re
 
@@ -35,6 +36,11 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _MAX_LEAD = timedelta(days=MAX_RANGE_DAYS)
 _MAX_ID = 2**31 - 1
 _MAX_COUNT = 25
+# Dates beyond these are mistakes (and overflow date arithmetic): the city
+# books months ahead, not decades.
+_FIRST_DAY = date(2000, 1, 1)
+_MAX_AHEAD = timedelta(days=3660)
+_MAX_SECONDS = 1_000_000.0
 
 DESCRIPTION = """\
 Find and book appointments at Munich's citizen offices (Bürgerbüro, KVR,
@@ -107,12 +113,23 @@ def parse_date(text: str) -> date:
     if value == "tomorrow":
         return today() + timedelta(days=1)
     if match := _RELATIVE.match(value):
-        return today() + timedelta(days=int(match.group(1)))
+        return _plausible(today() + timedelta(days=int(match.group(1))), text)
     try:
-        return date.fromisoformat(value)
+        return _plausible(date.fromisoformat(value), text)
     except ValueError:
         msg = f"not a date: {text!r} (use YYYY-MM-DD, today, tomorrow or +N)"
         raise argparse.ArgumentTypeError(msg) from None
+
+
+def _plausible(day: date, text: str) -> date:
+    """Refuse a day the city could never be asked about."""
+    if not _FIRST_DAY <= day <= today() + _MAX_AHEAD:
+        msg = (
+            f"date out of range: {text!r} (from {_FIRST_DAY.isoformat()} to "
+            "ten years from today)"
+        )
+        raise argparse.ArgumentTypeError(msg)
+    return day
 
 
 def parse_service(text: str) -> tuple[int, int]:
@@ -143,26 +160,45 @@ def parse_id(text: str) -> int:
 def parse_slot(text: str) -> datetime:
     """Parse a slot as a Unix timestamp or an ISO date-time (Berlin if naive)."""
     value = text.strip()
-    if value.isdigit():
-        return datetime.fromtimestamp(int(value), BERLIN)
     try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        msg = f"not a slot: {text!r} (a Unix timestamp or 2026-12-01T08:30)"
+        if value.isdigit():
+            moment = datetime.fromtimestamp(int(value), BERLIN)
+        else:
+            moment = datetime.fromisoformat(value)
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=BERLIN)
+        _plausible(moment.astimezone(BERLIN).date(), text)
+    except (ValueError, OverflowError, OSError, argparse.ArgumentTypeError):
+        msg = (
+            f"not a slot: {text!r} (a Unix timestamp or 2026-12-01T08:30, "
+            "at most ten years ahead)"
+        )
         raise argparse.ArgumentTypeError(msg) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=BERLIN)
+    return moment
 
 
 def parse_positive(text: str) -> float:
-    """Parse a positive number of seconds."""
+    """Parse a positive, finite number (seconds, a speed) up to a million."""
     try:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not value > 0:
+    if not (value > 0 and math.isfinite(value)):
         msg = f"not a positive number: {text!r}"
         raise argparse.ArgumentTypeError(msg)
+    if value > _MAX_SECONDS:
+        msg = f"too large: {text!r} (at most {_MAX_SECONDS:.0f})"
+        raise argparse.ArgumentTypeError(msg)
     return value
+
+
+def parse_port(text: str) -> int:
+    """Parse a TCP port: 0 (any free one) to 65535."""
+    value = text.strip()
+    if not value.isdigit() or int(value) > 65535:  # noqa: PLR2004
+        msg = f"not a port: {text!r} (0 for any free port, up to 65535)"
+        raise argparse.ArgumentTypeError(msg)
+    return int(value)
 
 
 def parse_days(text: str) -> int:
@@ -384,7 +420,9 @@ def build_parser() -> argparse.ArgumentParser:
         commands, "simulate", "run the local simulator", SIMULATE_EPILOG
     )
     simulate.add_argument("--host", default="127.0.0.1")
-    simulate.add_argument("--port", type=int, default=8080)
+    simulate.add_argument(
+        "--port", type=parse_port, default=8080, help="0: any free port"
+    )
     simulate.add_argument("--scenario", metavar="NAME", default=None)
     simulate.add_argument("--speed", type=parse_positive, default=1.0, metavar="X")
     simulate.add_argument(

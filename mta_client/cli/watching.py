@@ -7,10 +7,12 @@ options, prints the events (one line, or one JSON object, per event), draws
 a live status line on a terminal, and decides when the command ends:
 
 * without ``--once``/``--checks``, :meth:`Watcher.run` polls until Ctrl-C
-  (exit 0). A failed look never ends it: the watcher tries again after the
-  policy's back-off (15 minutes after a block or maintenance answer), and
-  the command prints each distinct error once, not every failed try, until
-  a look works again;
+  (exit 0). A failed look never ends it, nor does a failure to load the
+  catalogue at the start: the watcher tries again after the policy's
+  back-off (15 minutes after a block or maintenance answer), and the
+  command prints the first failure, then a count of the same one ("still
+  failing (3 times)", at 2, 3, 5, 10, 20, 50, ... times), and a line when
+  the server answers again (:class:`FailureReport`);
 * ``--once`` and ``--checks N`` look N times with :meth:`Watcher.check`,
   pausing as the watcher would; the first failed look ends the command
   with that error's exit code.
@@ -21,19 +23,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 import hashlib
+import logging
 import os
 from pathlib import Path
 import sys
 from typing import TYPE_CHECKING, Any, Self, TextIO
 
+from mta_client.booking import INTERRUPTED
 from mta_client.client import DEFAULT_BASE_URL
-from mta_client.store import JSONFileStore, MemoryStore, StateStore
+from mta_client.exceptions import MTAApiError, MTAError
+from mta_client.store import (
+    JSONFileStore,
+    MemoryStore,
+    StateStore,
+    StoreError,
+    WatcherState,
+    parse_state,
+)
 from mta_client.watch import BookingEvent, BookingState, SlotEvent, SlotEventKind
 from mta_client.watcher import PollPolicy, Watcher, is_city
 
-from .exitcodes import CLIError, ExitCode, describe
+from .exitcodes import (
+    CLIError,
+    ExitCode,
+    describe,
+    error_class_of_reason,
+    exit_code_for_class,
+)
 from .output import format_clock, format_time, iso_berlin
 
 if sys.platform != "win32":
@@ -43,7 +61,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from mta_client.client import MTAClient
-    from mta_client.exceptions import MTAError
+    from mta_client.models import Catalogue
     from mta_client.watch import Watch, WatchEvent
     from mta_client.watcher import PollResult
 
@@ -51,10 +69,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MIN_CITY_INTERVAL",
+    "FailureReport",
     "StateLock",
     "WatchPrinter",
     "WatchRun",
+    "check_state",
     "default_state_path",
+    "load_catalogue",
     "polite_interval",
     "poll_policy",
     "run_watches",
@@ -65,6 +86,10 @@ MIN_CITY_INTERVAL = PollPolicy().min_city_interval
 """Shortest pause between looks against the city's own server (the policy's)."""
 
 CANCEL_HINT = "cancel with: mta cancel <link from the city's e-mail>"
+DEFAULT_RESERVATION_MINUTES = 15
+"""The city's reservationDuration when the catalogue does not say."""
+
+_LOGGER = logging.getLogger(__name__)
 
 
 def polite_interval(base_url: str, interval: float) -> float:
@@ -123,14 +148,17 @@ class StateLock:
 
     Two watchers on one file would each book from their own memory of it,
     so "never books twice" holds only for one at a time. The lock is an
-    advisory ``flock`` on ``<state file>.lock`` (not on Windows); the file
-    stays, since removing it would race with the next watch taking it.
+    advisory ``flock`` on ``<state file>.lock`` (not on Windows) next to
+    the file that is really written - symbolic links resolved, so that a
+    link to the file is the same file; the lock file stays, since removing
+    it would race with the next watch taking it.
     """
 
     def __init__(self, state_path: Path) -> None:
         """Lock for the state file at ``state_path``."""
         self.state_path = state_path
-        self.path = state_path.with_name(state_path.name + ".lock")
+        target = state_path.expanduser().resolve()
+        self.path = target.with_name(target.name + ".lock")
         self._handle: TextIO | None = None
 
     async def __aenter__(self) -> Self:
@@ -167,26 +195,130 @@ class StateLock:
         self._handle = handle
 
 
+def _worth_a_line(count: int) -> bool:
+    """Whether the ``count``-th same failure is printed: 1-3, then 5, 10, 20, 50..."""
+    if count <= 3:  # noqa: PLR2004
+        return True
+    while count % 10 == 0:
+        count //= 10
+    return count in {1, 2, 5}
+
+
+def _error_key(err: MTAError) -> tuple[str, str | None, int | None]:
+    """What makes two failures "the same": not their messages (retry times)."""
+    code = err.error_code if isinstance(err, MTAApiError) else None
+    return type(err).__name__, code, getattr(err, "status", None)
+
+
+@dataclass
+class FailureReport:
+    """Reports failures without a line for each try.
+
+    The first failure of a kind is a line; the same one again is counted and
+    shown at 2, 3, 5, 10, 20, 50, ... times ("still failing (3 times)"); the
+    first success after failures says the server answers again. Messages
+    name ``server`` (``host[:port]``) when it is not the city's.
+    """
+
+    out: Output
+    server: str | None = None
+    _counts: dict[tuple[str, str | None, int | None], int] = field(
+        default_factory=dict, repr=False
+    )
+
+    @property
+    def failing(self) -> int:
+        """Failures since the last success."""
+        return sum(self._counts.values())
+
+    def failed(self, err: MTAError, retry_in: float, *, what: str = "look") -> None:
+        """Report one failure of ``what``, tried again in ``retry_in`` seconds."""
+        key = _error_key(err)
+        count = self._counts.get(key, 0) + 1
+        self._counts[key] = count
+        message = describe(err, server=self.server)
+        _LOGGER.warning("%s failed (%d times): %s", what, count, message)
+        if not _worth_a_line(count):
+            return
+        if count == 1:
+            self.out.note(f"{what} failed: {message}; next try in {retry_in:.0f} s")
+        else:
+            self.out.note(
+                f"{what} still failing ({count} times): {message}; "
+                f"next try in {retry_in:.0f} s"
+            )
+        if self.out.json_mode:
+            self.out.json_line(
+                {
+                    "event": "error",
+                    "error": type(err).__name__,
+                    "message": message,
+                    "retry_in": retry_in,
+                    "count": count,
+                }
+            )
+
+    def recovered(self) -> None:
+        """Say that the server answers again, if something had failed."""
+        failures = self.failing
+        if not failures:
+            return
+        self._counts.clear()
+        who = f"the server {self.server}" if self.server else "the city's server"
+        tries = "try" if failures == 1 else "tries"
+        self.out.note(f"{who} answers again (after {failures} failed {tries})")
+        if self.out.json_mode:
+            self.out.json_line({"event": "recovered", "failures": failures})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Interrupted:
+    """A booking an earlier run left in ``reserving`` (its answer was lost)."""
+
+    since: datetime | None
+    """When the reserve was sent (None: an older state did not say)."""
+    minutes: int
+    """The office's reservation timeout."""
+
+    def blocked_until(self) -> datetime | None:
+        """Until when the slot may stay blocked, if the city took the reserve."""
+        if self.since is None:
+            return None
+        return self.since + timedelta(minutes=self.minutes)
+
+
 @dataclass
 class WatchPrinter:
     """Writes events to stdout; notes, problems and the live status to stderr.
 
     Called with every event of the watcher. Booking credentials are printed
     only with ``show_credentials``; personal data is never in an event.
+    ``server`` names the server asked when it is not the city's.
     """
 
     out: Output
     names: Mapping[int, str]
     show_credentials: bool = False
     state_path: Path | None = None
+    server: str | None = None
+    interrupted: Mapping[str, Interrupted] = field(default_factory=dict)
     new_slots: int = 0
     bookings: int = 0
     errors: int = 0
     last_look: float | None = None
     requests: int = 0
+    failed_booking: BookingEvent | None = None
+    """The last failed booking attempt (None once one succeeded)."""
     _status_shown: bool = field(default=False, repr=False)
-    _shown: set[tuple[str, str]] = field(default_factory=set, repr=False)
+    _failures: FailureReport | None = field(default=None, repr=False)
     _looked_before: float | None = field(default=None, repr=False)
+
+    @property
+    def failures(self) -> FailureReport:
+        """Where failed looks are reported."""
+        if self._failures is None:
+            self._failures = FailureReport(out=self.out, server=self.server)
+        return self._failures
 
     @property
     def live(self) -> bool:
@@ -210,23 +342,25 @@ class WatchPrinter:
             self.out.line(self._booking_text(event))
         if event.state is BookingState.BOOKED:
             self.bookings += 1
+            self.failed_booking = None
             self.out.note(self._credentials_note())
+        elif event.reason is not None and event.reason != INTERRUPTED:
+            self.failed_booking = event
 
     def after_look(self, result: PollResult, *, clock_time: float) -> None:
-        """Report a poll's errors, each distinct one once; redraw the status.
+        """Report a poll's errors (see :class:`FailureReport`); redraw the status.
 
         The watcher retries failed work by itself, often for a long time
-        (a block); one line per distinct error is enough. The same error is
-        reported again once a look has worked in between (``last_look``
-        moved on in a poll without errors).
+        (a block); the first failure is a line, the same again only a
+        count. Once a look has worked (``last_look`` moved on in a poll
+        without errors), a line says so.
         """
+        if result.errors:
+            self._clear_status()
         for failure in result.errors:
-            key = (type(failure.error).__name__, describe(failure.error))
-            if key not in self._shown:
-                self._shown.add(key)
-                self.problem(failure.error, failure.retry_after)
+            self.failures.failed(failure.error, failure.retry_after)
         if not result.errors and self.last_look != self._looked_before:
-            self._shown.clear()
+            self.failures.recovered()
         self._looked_before = self.last_look
         self.errors += len(result.errors)
         self.status(
@@ -239,17 +373,7 @@ class WatchPrinter:
     def problem(self, err: MTAError, retry_in: float) -> None:
         """Report a failed look on stderr (and as a JSON line in JSON mode)."""
         self._clear_status()
-        message = describe(err)
-        self.out.note(f"look failed: {message}; next try in {retry_in:.0f} s")
-        if self.out.json_mode:
-            self.out.json_line(
-                {
-                    "event": "error",
-                    "error": type(err).__name__,
-                    "message": message,
-                    "retry_in": retry_in,
-                }
-            )
+        self.failures.failed(err, retry_in)
 
     def status(
         self,
@@ -293,8 +417,29 @@ class WatchPrinter:
             f"{self._office(event.office_id)}  [watch {event.watch_id}]"
         )
 
+    def _interrupted_text(self, event: BookingEvent) -> str:
+        when = format_time(event.start) if event.start else "a slot"
+        lost = self.interrupted.get(event.watch_id)
+        minutes = lost.minutes if lost else DEFAULT_RESERVATION_MINUTES
+        until = lost.blocked_until() if lost else None
+        whose = "the server's" if self.server else "the city's"
+        by = (
+            f"until about {format_clock(until)}"
+            if until
+            else f"for up to {minutes} minutes"
+        )
+        return (
+            f"an earlier run stopped while reserving {when}  "
+            f"{self._office(event.office_id)}  [watch {event.watch_id}]: if "
+            f"that reservation was made, the slot stays blocked {by} "
+            f"({whose} reservation timeout of {minutes} minutes); "
+            "booking starts again"
+        )
+
     def _booking_text(self, event: BookingEvent) -> str:
         tag = f"[watch {event.watch_id}]"
+        if event.reason == INTERRUPTED:
+            return self._interrupted_text(event)
         if event.state is BookingState.FAILED:
             return f"booking failed: {event.reason}; no more tries  {tag}"
         if event.state is not BookingState.BOOKED:
@@ -356,9 +501,27 @@ class WatchPrinter:
             "activation_deadline": iso_berlin(deadline) if deadline else None,
             "reason": event.reason,
         }
+        lost = self.interrupted.get(event.watch_id)
+        if event.reason == INTERRUPTED:
+            until = lost.blocked_until() if lost else None
+            document["blocked_until"] = iso_berlin(until) if until else None
         if self.show_credentials:
             document["auth_key"] = event.auth_key
         return document
+
+
+def _booking_error(event: BookingEvent, *, server: str | None) -> CLIError:
+    """The command's error for a failed booking, from the event's reason."""
+    cls = error_class_of_reason(event.reason)
+    code = exit_code_for_class(cls) if cls is not None else ExitCode.UNEXPECTED
+    if cls is not None and issubclass(cls, MTAApiError) and cls.code:
+        why = describe(cls(), server=server).split(" (HTTP ")[0]
+        why = f"{why} [{cls.code}]"
+    else:
+        why = event.reason or "unknown error"
+    final = "for good" if event.state is BookingState.FAILED else "this time"
+    message = f"booking for watch {event.watch_id} failed {final}: {why}"
+    return CLIError(message, code, error_type=cls.__name__ if cls else None)
 
 
 def _clock(moment: float) -> str:
@@ -370,7 +533,10 @@ class WatchRun:
     """What ``mta watch`` runs: the watches, where they remember, how long.
 
     ``checks`` is the number of looks (``--once`` is 1), or None to watch
-    until Ctrl-C.
+    until Ctrl-C. ``lock``: take the state file's :class:`StateLock`
+    (False when the caller holds it already). ``server``: the server's name
+    in messages when it is not the city's. ``interrupted``: bookings an
+    earlier run left in ``reserving`` (see :func:`check_state`).
     """
 
     watches: tuple[Watch, ...]
@@ -379,6 +545,9 @@ class WatchRun:
     policy: PollPolicy = field(default_factory=PollPolicy)
     checks: int | None = None
     show_credentials: bool = False
+    lock: bool = True
+    server: str | None = None
+    interrupted: Mapping[str, Interrupted] = field(default_factory=dict)
 
 
 async def run_watches(
@@ -395,6 +564,8 @@ async def run_watches(
         names=names,
         show_credentials=run.show_credentials,
         state_path=run.state_path,
+        server=run.server,
+        interrupted=run.interrupted,
     )
 
     def after_look(result: PollResult) -> None:
@@ -412,15 +583,18 @@ async def run_watches(
     for watch in run.watches:
         watcher.add(watch)
     async with contextlib.AsyncExitStack() as stack:
-        if run.state_path is not None:
+        if run.state_path is not None and run.lock:
             await stack.enter_async_context(StateLock(run.state_path))
         stack.callback(printer.close)
+        if run.checks is None:
+            # The first poll reads the state and finishes bookings a restart
+            # interrupted: a state file it cannot use ends the command, a
+            # server that fails is reported and tried again.
+            await watcher.run()
+            return ExitCode.OK  # pragma: no cover - run() ends by cancelling
         # Reads the state and finishes bookings a restart interrupted; its
         # errors (an unreadable state file) end the command at once.
         await watcher.load()
-        if run.checks is None:
-            await watcher.run()
-            return ExitCode.OK  # pragma: no cover - run() ends by cancelling
         await _look(watcher, printer, run.checks)
     return _outcome(watcher, printer, out, run.state_path)
 
@@ -458,10 +632,16 @@ def _pause(watcher: Watcher, used: int) -> float:
 def _outcome(
     watcher: Watcher, printer: WatchPrinter, out: Output, state_path: Path | None
 ) -> ExitCode:
-    """OK when a slot was booked or some watch has a fitting free slot."""
+    """OK when a slot was booked or some watch has a fitting free slot.
+
+    A booking that was tried and failed ends with its error's exit code, as
+    ``mta book`` would (and a line on stderr).
+    """
     free = sum(len(watcher.reported(w.id)) for w in watcher.watches)
     if printer.bookings:
         return ExitCode.OK
+    if printer.failed_booking is not None:
+        raise _booking_error(printer.failed_booking, server=printer.server)
     if not free:
         return ExitCode.NOTHING_FOUND
     if not printer.new_slots and state_path is not None:
@@ -470,3 +650,77 @@ def _outcome(
             f"(remembered in {state_path})"
         )
     return ExitCode.OK
+
+
+async def check_state(
+    store: StateStore, path: Path | None, *, catalogue: Catalogue | None = None
+) -> dict[str, Interrupted]:
+    """Read and check the stored state before anything is sent.
+
+    Returns the bookings an earlier run left in ``reserving`` (the process
+    stopped while a reserve was under way), with the reservation timeout of
+    their office from ``catalogue``.
+
+    Raises:
+        CLIError: the file cannot be used (exit 2); it is left unchanged.
+
+    """
+    try:
+        state: WatcherState = parse_state(await store.load())
+    except StoreError as err:
+        where = f"the state file {path}" if path else "the stored state"
+        text = str(err)
+        if path is not None and str(path) in text:
+            message = text
+        else:
+            message = f"{where} is unusable: {text}"
+        msg = (
+            f"{message}; it was left unchanged "
+            "(fix or move it, or use another --state FILE, or --no-state)"
+        )
+        raise CLIError(msg, ExitCode.USAGE) from None
+    lost: dict[str, Interrupted] = {}
+    for watch_id, entry in state.watches.items():
+        record = entry.booking
+        if record.state is not BookingState.RESERVING:
+            continue
+        office = (
+            catalogue.office(record.office_id)
+            if catalogue is not None and record.office_id is not None
+            else None
+        )
+        scope = office.scope if office is not None else None
+        minutes = (
+            scope.reservation_duration
+            if scope is not None and scope.reservation_duration
+            else DEFAULT_RESERVATION_MINUTES
+        )
+        lost[watch_id] = Interrupted(since=record.since, minutes=minutes)
+    return lost
+
+
+async def load_catalogue(
+    client: MTAClient,
+    failures: FailureReport,
+    policy: PollPolicy,
+    *,
+    retry: bool,
+) -> Catalogue:
+    """The catalogue; with ``retry``, tried again until it comes (a long watch).
+
+    Each failure is reported through ``failures`` and followed by the
+    policy's back-off (15 minutes after a block or maintenance answer).
+    Without ``retry`` (counted looks) the first failure is raised.
+    """
+    while True:
+        try:
+            catalogue = await client.get_catalogue()
+        except MTAError as err:
+            if not retry:
+                raise
+            delay = policy.retry_after(err)
+            failures.failed(err, delay, what="loading the offices and services")
+            await client.clock.sleep(delay)
+            continue
+        failures.recovered()
+        return catalogue

@@ -16,6 +16,7 @@ import threading
 from typing import Any, Self
 
 import pytest
+from yarl import URL
 
 from mta_client import RetryPolicy, cli
 from mta_client.simulator import Simulator, SimulatorServer
@@ -88,6 +89,13 @@ def sim_fixture(sim_options: dict[str, Any]) -> Simulator:
 def served_fixture(sim: Simulator, socket_enabled: None) -> Iterator[SimulatorThread]:
     with SimulatorThread(sim) as served:
         yield served
+
+
+@pytest.fixture(name="server")
+def server_fixture(served: SimulatorThread) -> str:
+    """The simulator as messages name it: ``127.0.0.1:PORT``, not "the city's"."""
+    url = URL(served.base_url)
+    return f"{url.host}:{url.port}"
 
 
 @dataclass

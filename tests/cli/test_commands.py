@@ -211,22 +211,23 @@ def test_slots_reversed_range_names_the_option(mta: Run) -> None:
 # --- errors of the city's server --------------------------------------------------
 
 
-def test_maintenance(mta: Run, sim: Simulator) -> None:
+def test_maintenance(mta: Run, sim: Simulator, server: str) -> None:
     sim.maintenance = True
     result = mta("offices")
     assert result.code == ExitCode.MAINTENANCE
+    # Messages name the server asked: the simulator, not the city.
     assert result.err.startswith(
-        "mta: error: the city's booking system is in maintenance"
+        f"mta: error: the booking system at {server} is in maintenance"
     )
     assert result.err.count("\n") == 1
     assert "Traceback" not in result.err
 
 
 @pytest.mark.parametrize("sim_options", [{"blacklist": ["127.0.0.1"]}])
-def test_blocked(mta: Run) -> None:
+def test_blocked(mta: Run, server: str) -> None:
     result = mta("slots", "--service", str(WOHNSITZ), "--json")
     assert result.code == ExitCode.BLOCKED
-    assert result.err.startswith("mta: error: blocked by the city's server")
+    assert result.err.startswith(f"mta: error: blocked by the server {server}")
     error = result.json()["error"]
     assert error == {
         "exit_code": 5,
@@ -241,21 +242,24 @@ def test_gateway_block_page(mta: Run, sim: Simulator) -> None:
     assert mta("offices").code == ExitCode.BLOCKED
 
 
-def test_rate_limited(mta: Run, sim: Simulator) -> None:
+def test_rate_limited(mta: Run, sim: Simulator, server: str) -> None:
     sim.faults.add(kind="rate_limit", times=None)
     result = mta("offices", "--json")
     assert result.code == ExitCode.RATE_LIMITED
-    assert (
-        result.err == "mta: error: rate limited by the city's server; retry in 61 s\n"
+    assert result.err == (
+        f"mta: error: rate limited by the server {server}; retry in 61 s\n"
     )
     assert result.json()["error"]["retry_after"] == 61
 
 
 def test_unreachable(mta: Run) -> None:
-    url = f"http://127.0.0.1:{free_port()}/buergeransicht/api/citizen/"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/buergeransicht/api/citizen/"
     result = mta("offices", base_url=url)
     assert result.code == ExitCode.UNREACHABLE
-    assert result.err.startswith("mta: error: could not reach the city's server")
+    assert result.err.startswith(
+        f"mta: error: could not reach the server 127.0.0.1:{port} "
+    )
     assert result.err.count("\n") == 1
 
 

@@ -195,11 +195,11 @@ def test_watch_fails_loudly_on_the_last_check(mta: Run, sim: Simulator) -> None:
     assert result.err == "mta: error: An internal error has occurred. (HTTP 500)\n"
 
 
-def test_watch_checks_end_on_a_block(mta: Run, sim: Simulator) -> None:
+def test_watch_checks_end_on_a_block(mta: Run, sim: Simulator, server: str) -> None:
     sim.faults.add(kind="html_block", route="available-calendar/", times=None)
     result = mta(*WATCH, "--checks", "3", "--interval", "0.05")
     assert result.code == ExitCode.BLOCKED
-    assert result.err.startswith("mta: error: blocked by the city's server")
+    assert result.err.startswith(f"mta: error: blocked by the server {server}")
     assert sim.stats.faults["html_block"] == 1  # no second look
 
 
@@ -245,8 +245,8 @@ def test_watch_bad_state_file(mta: Run, tmp_path: Path) -> None:
     result = mta(*WATCH, "--once", "--state", str(state))
     assert result.code == ExitCode.USAGE
     assert result.err == (
-        f"mta: error: the state file {state} is not valid JSON "
-        "(use another --state FILE, or --no-state)\n"
+        f"mta: error: the state file {state} is not valid JSON; it was left "
+        "unchanged (fix or move it, or use another --state FILE, or --no-state)\n"
     )
 
 
@@ -375,7 +375,12 @@ def test_watch_booking_failed(mta: Run, sim: Simulator) -> None:
     assert mta(*book, "--earliest").code == 0
     assert mta(*book, "--earliest").code == 0  # two per e-mail address
     result = mta(*WATCH, "--once", "--book", "--no-state")
-    assert result.code == 0
+    # Failed for good: the error's exit code, as `mta book` would end.
+    assert result.code == ExitCode.APPOINTMENT_STATE
+    assert result.err.startswith(
+        f"mta: error: booking for watch {WATCH_ID} failed for good: You can only "
+    )
+    assert result.err.endswith(" [tooManyAppointmentsWithSameMail]\n")
     (line,) = [line for line in result.out.splitlines() if "booking" in line]
     assert line == (
         "booking failed: MTATooManyAppointmentsWithSameMailError "
