@@ -102,11 +102,11 @@ def check_result(result: dict[str, Any], *, watches: int, mix: str) -> None:
 def test_same_services_a_short_stretch(
     bench: ModuleType, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # 0:00-2:24 on a Monday: the overnight release window (42 days ahead)
-    result = run(bench, capsys, "--days", "0.1", "--watches", "5", "--seed", "1")
+    # Monday 0:00-8:24: the overnight and the same-day release windows
+    result = run(bench, capsys, "--days", "0.35", "--watches", "5", "--seed", "1")
     check_result(result, watches=5, mix="same")
     assert result["params"] == {
-        "days": 0.1,
+        "days": 0.35,
         "watches": 5,
         "mix": "same",
         "visibility": "delayed",
