@@ -19,13 +19,13 @@ comes on those days (:func:`office_holiday`), so no request is spent on
 asking for their times. A slot the city does list on such a day is still
 reported - the city's answer wins over the calendar.
 
-Where the requests go (:func:`day_profile`, :func:`day_budget`): slots
-appear when the city's per-minute cron runs, mostly in bulk inside the
-published release windows (:data:`RELEASE_WINDOWS`), otherwise one at a time
-as reservations and activations expire or cancellations are deallocated. A
-group spends its budget (requests per day, averaged over the week) by weight:
-the windows that can release a slot one of its watches could use weigh most,
-the rest of the day little, the night least.
+Where the requests go (:func:`day_profile`): slots appear when the city's
+per-minute cron runs, mostly in bulk inside the published release windows
+(:data:`RELEASE_WINDOWS`), otherwise one at a time as reservations and
+activations expire or cancellations are deallocated. A group spends its
+budget (requests per day) by weight: the windows that can release a slot
+earlier than any one its watches know (:func:`relevant_windows`) weigh
+most, the rest of the day little, the night least.
 
 What one request can answer for several watches: the answer of
 ``available-calendar/`` depends on the services *and* their counts, since
@@ -63,7 +63,7 @@ from .client import BERLIN
 from .models import MAX_RANGE_DAYS, AvailableCalendar, Catalogue, ServiceRequest
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
     from .watch import Watch
 
@@ -73,7 +73,6 @@ __all__ = [
     "QueryGroup",
     "ReleaseWindow",
     "Segment",
-    "day_budget",
     "day_profile",
     "days_needed",
     "office_holiday",
@@ -133,15 +132,29 @@ class ReleaseWindow:
             and office_holiday(local.date()) is None
         )
 
-    def useful(self, watches: Iterable[Watch], day: date) -> bool:
-        """Whether one of ``watches`` could use a slot it releases on ``day``."""
+    def useful(
+        self,
+        watches: Iterable[Watch],
+        day: date,
+        best: Mapping[str, date] | None = None,
+    ) -> bool:
+        """Whether one of ``watches`` could use a slot it releases on ``day``.
+
+        A watch that knows a fitting slot on ``best[watch.id]`` already has
+        use only for earlier days: the earliest slot is the one worth having.
+        """
         moment = datetime.combine(day, self.start, BERLIN)
         first, last = self.lead_days
-        return any(
-            watch.day_fits(day + timedelta(days=ahead), moment)
-            for watch in watches
-            for ahead in range(first, last + 1)
-        )
+        best = best or {}
+        for watch in watches:
+            known = best.get(watch.id)
+            for ahead in range(first, last + 1):
+                target = day + timedelta(days=ahead)
+                if (known is None or target <= known) and watch.day_fits(
+                    target, moment
+                ):
+                    return True
+        return False
 
 
 # From the booking pages' own text (scope preference infoForAllAppointments):
@@ -164,7 +177,7 @@ RELEASE_WINDOWS = (
         start=time(0),
         end=time(6),
         lead_days=(42, 42),
-        weight=0.25,
+        weight=0.5,
     ),
 )
 
@@ -185,15 +198,22 @@ class Segment:
 
 
 def relevant_windows(
-    watches: Sequence[Watch], day: date, windows: Iterable[ReleaseWindow]
+    watches: Sequence[Watch],
+    day: date,
+    windows: Iterable[ReleaseWindow],
+    best: Mapping[str, date] | None = None,
 ) -> tuple[ReleaseWindow, ...]:
-    """The windows of ``day`` that may release a slot one of ``watches`` could use."""
+    """The windows of ``day`` that may release a slot one of ``watches`` could use.
+
+    ``best``: per watch, the day of the earliest fitting slot it knows of
+    (see :meth:`ReleaseWindow.useful`).
+    """
     return tuple(
         w
         for w in windows
         if day.weekday() in w.weekdays
         and office_holiday(day) is None
-        and w.useful(watches, day)
+        and w.useful(watches, day, best)
     )
 
 
@@ -251,22 +271,6 @@ def weighed_minutes(segments: Iterable[Segment], since: float | None = None) -> 
         if segment.end > start:
             total += segment.weight * (segment.end - start) / 60
     return total
-
-
-def day_budget(per_day: float, day: date, weigh: Callable[[date], float]) -> float:
-    """The requests ``day`` may use of a budget of ``per_day`` on average.
-
-    The week's budget (seven times ``per_day``) is shared by its days in
-    proportion to their weighed minutes (``weigh``): a weekday with release
-    windows gets more than a Sunday, and the week as a whole keeps the
-    average.
-    """
-    monday = day - timedelta(days=day.weekday())
-    week = [weigh(monday + timedelta(days=n)) for n in range(7)]
-    total = sum(week)
-    if total <= 0:
-        return per_day
-    return 7 * per_day * week[day.weekday()] / total
 
 
 @dataclass(frozen=True, kw_only=True)

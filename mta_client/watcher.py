@@ -81,9 +81,9 @@ from .planner import (
     QueryGroup,
     ReleaseWindow,
     Segment,
-    day_budget,
     day_profile,
     days_needed,
+    office_holiday,
     plan,
     relevant_windows,
     weighed_minutes,
@@ -154,10 +154,13 @@ class PollPolicy:
     at a fixed pace instead.
 
     Attributes:
-        requests_per_day: requests a group may send per day, on average
-            over a week (its later-day requests included), for watches of
-            ``normal`` urgency. The default stays below the 720 a day of a
-            bot asking once every two minutes.
+        requests_per_day: requests a group may send per day (its
+            later-day requests included), for watches of ``normal``
+            urgency. The default stays below the 720 a day of a bot
+            asking once every two minutes.
+        group_exponent: a group of ``n`` watches may send ``n`` to this
+            power times as many (one look serves them all; their filters
+            need later days of their own).
         relaxed_factor, urgent_factor: the budget of a group whose most
             urgent watch is ``relaxed`` or ``urgent``, relative to normal.
         max_looks_per_minute: the most looks per minute and group inside a
@@ -201,13 +204,14 @@ class PollPolicy:
     """
 
     requests_per_day: float = 660.0
+    group_exponent: float = 0.5
     relaxed_factor: float = 0.5
     urgent_factor: float = 2.0
     max_looks_per_minute: int = 3
     minute_offsets: tuple[tuple[float, ...], ...] = (
-        (15.0,),
-        (10.0, 26.0),
-        (8.0, 18.0, 33.0),
+        (18.0,),
+        (14.0, 34.0),
+        (8.0, 20.0, 36.0),
         (6.0, 16.0, 27.0, 42.0),
     )
     day_weight: float = 0.08
@@ -389,6 +393,8 @@ class _GroupState:
     echo: list[float] = field(default_factory=list)
     """Wall times of extra looks after a slot vanished."""
     profiles: dict[date, list[Segment]] = field(default_factory=dict)
+    best: dict[str, date] = field(default_factory=dict)
+    """Per watch, the day of the earliest fitting slot it knows of."""
     day_gap: float = 600.0
     """Seconds between refreshes of a later day already seen."""
 
@@ -414,9 +420,7 @@ class GroupPlan:
     watches: tuple[str, ...]
     urgency: Urgency
     requests_per_day: float
-    """The group's budget: requests per day, on average over the week."""
-    today: float
-    """The share of the week's budget planned for today."""
+    """The group's budget: requests per day."""
     windows: tuple[str, ...]
     """The release windows of this week the group spends on."""
     looks_per_minute_in_windows: float | None
@@ -437,7 +441,7 @@ class Plan:
 
     groups: tuple[GroupPlan, ...]
     requests_per_day: float
-    """All groups together, on average over the week."""
+    """All groups together."""
     limit_per_minute: float
     """The most requests per minute all groups may use together."""
     fixed_interval: float | None
@@ -505,6 +509,9 @@ class Watcher:
         self._outbox: list[WatchEvent] = []
         self._late_errors: list[PollError] = []
         self._last_checked: dict[str, datetime] = {}
+        self._silence_until = 0.0
+        """Monotonic time until which nothing is sent: the city's limiter
+        forgets its count only after a minute without requests."""
         self.booker = Booker(
             client, state=self._state, save=self._save, scope_of=self._scope_of
         )
@@ -789,6 +796,39 @@ class Watcher:
                     state.days[query.day] = monotonic_of(self.clock) + self._failed(
                         err, what, errors
                     )
+        if not fixed:
+            self._plan_silence()
+
+    def _plan_silence(self) -> None:
+        """Fall silent for a minute where it costs least, before the count runs out.
+
+        The city counts requests until a whole minute passes without one
+        (:mod:`~mta_client.ratelimit`). Rather than run into the limit in
+        the middle of a minute's looks - and miss that minute's slots - the
+        watcher falls silent right after the last look of a minute when the
+        next minute's looks would not fit any more: the looks after the
+        silence then come just after the next minute's cron run.
+        """
+        now = monotonic_of(self.clock)
+        wall = self.clock.time()
+        states = list(self._groups.values())
+        soon = [s for s in states if s.due - now < MINUTE]
+        if not soon or any(
+            math.floor((wall + s.due - now) / MINUTE) == math.floor(wall / MINUTE)
+            for s in soon
+        ):
+            return  # more looks this minute (or none coming): not now
+        needed = 2  # a new captcha token, perhaps
+        for state in states:
+            pace = self._pace(state, wall)
+            needed += max(1, round(pace)) if pace >= self.policy.dense_from else 1
+            needed += len(state.queries) if state.due - now < MINUTE else 0
+        budget = self.client.budget
+        if budget.remaining() >= needed:
+            return
+        self._silence_until = now + budget.window + budget.safety + 0.5
+        for state in states:
+            state.due = max(state.due, self._silence_until)
 
     async def _next_wanted(self, errors: list[PollError]) -> float:
         """When the next look is due, or the captcha renewal before it."""
@@ -863,11 +903,18 @@ class Watcher:
         )
 
     def _profile(self, state: _GroupState, day: date) -> list[Segment]:
-        """How densely the group looks through ``day`` (cached per day)."""
+        """How densely the group looks through ``day`` (cached per day).
+
+        The windows that count are those that may release a slot earlier
+        than every fitting one the group's watches know (the cache is
+        cleared when those change).
+        """
         segments = state.profiles.get(day)
         if segments is None:
             policy = self.policy
-            windows = relevant_windows(state.group.watches, day, policy.release_windows)
+            windows = relevant_windows(
+                state.group.watches, day, policy.release_windows, state.best
+            )
             segments = day_profile(
                 day,
                 windows,
@@ -881,16 +928,20 @@ class Watcher:
         return segments
 
     def group_budget(self, group: QueryGroup) -> float:
-        """The requests per day (on average over a week) a group may send."""
+        """The requests per day a group may send.
+
+        :attr:`PollPolicy.requests_per_day` for a group of one watch, times
+        the number of its watches to the power :attr:`PollPolicy.group_exponent`
+        (their filters ask for later days of their own, but one look serves
+        them all), times the factor of its most urgent watch.
+        """
         factor = self.policy.urgency_factor(self._urgency(group))
-        return self.policy.requests_per_day * factor
+        size = len(group.watches) ** self.policy.group_exponent
+        return self.policy.requests_per_day * size * factor
 
     def _day_budget(self, state: _GroupState, day: date) -> float:
-        return day_budget(
-            self.group_budget(state.group),
-            day,
-            lambda d: weighed_minutes(self._profile(state, d)),
-        )
+        del day  # every day the same: a day's budget is what it says
+        return self.group_budget(state.group)
 
     def _own_pace(self, state: _GroupState, wall: float) -> float:
         """Looks per minute the group's own budget allows at ``wall``.
@@ -998,7 +1049,7 @@ class Watcher:
         monday = today - timedelta(days=today.weekday())
         limit = self._shared_limit()
         states = list(self._groups.values())
-        plans = [self._group_plan(state, today, monday) for state in states]
+        plans = [self._group_plan(state, monday) for state in states]
         # The shared limit slows every group down alike when they would
         # together ask for more inside the windows.
         dense = sum(p.looks_per_minute_in_windows or 0.0 for p in plans)
@@ -1012,7 +1063,7 @@ class Watcher:
             fixed_interval=self.policy.fixed_interval,
         )
 
-    def _group_plan(self, state: _GroupState, today: date, monday: date) -> GroupPlan:
+    def _group_plan(self, state: _GroupState, monday: date) -> GroupPlan:
         group = state.group
         urgency = self._urgency(group)
         cap = float(self.policy.looks_per_minute_cap(urgency))
@@ -1039,7 +1090,6 @@ class Watcher:
             watches=tuple(w.id for w in group.watches),
             urgency=urgency,
             requests_per_day=self.group_budget(group),
-            today=self._day_budget(state, today),
             windows=tuple(windows),
             looks_per_minute_in_windows=in_windows,
             pause_outside=pause,
@@ -1112,6 +1162,8 @@ class Watcher:
         if not self._token_needed() or cache.expires_in() is None:
             return None
         now = monotonic_of(self.clock)
+        if now < self._silence_until:
+            return None  # the look after the silence renews it first
         if not cache.needs_refresh(next_look - now):
             return None
         refresh_at = next_look - self.policy.token_lead
@@ -1129,12 +1181,19 @@ class Watcher:
 
     async def _poll_group(self, state: _GroupState) -> None:
         group = state.group
-        state.count(self._now())
+        now = self._now()
+        state.count(now)
+        # The times come for the first bookable day of the slots window: let
+        # it begin on the first day some watch of the group can use (not
+        # today for a watch that wants a day's lead), so that a look brings
+        # the times that matter.
+        first = _first_usable_day(group, now)
         calendar = await self.client.get_available_calendar(
             office_ids=group.office_ids,
             services=group.services,
             start_date=group.start,
             end_date=group.end,
+            slots_start_date=first if first > group.start else None,
         )
         self.stats.polls += 1
         self.stats.last_poll = self.clock.time()
@@ -1243,6 +1302,12 @@ class Watcher:
                 self._start_booking(watch, fitting, seen)
             events += self._changes(watch, reported, fitting, coverage, now)
         self._echo(group, events, now)
+        state = self._groups.get(group.key)
+        if state is not None:
+            best = self._best_days(group)
+            if best != state.best:
+                state.best = best
+                state.profiles.clear()
         # Report first: a state that cannot be saved must not swallow events.
         await self._emit(events)
         if events:
@@ -1450,6 +1515,11 @@ def _coverage(
     """
     listed = {day.date: set(day.provider_ids) for day in calendar.available_days}
     last = max(listed) if listed else end
+    # Only the month of the day with times is listed: days of an earlier
+    # month (a slots window that began later than the horizon) say nothing.
+    painted = calendar.slots_start_date
+    if painted is not None and listed:
+        start = max(start, painted.replace(day=1))
     covered = {
         (date.fromordinal(ordinal), office)
         for ordinal in range(start.toordinal(), last.toordinal() + 1)
@@ -1461,6 +1531,17 @@ def _coverage(
             if day.offices or office not in listed[day.date]:
                 covered.add((day.date, office))
     return covered
+
+
+def _first_usable_day(group: QueryGroup, now: datetime) -> date:
+    """The first day of the group's window on which some watch could use a slot."""
+    for offset in range((group.end - group.start).days + 1):
+        day = group.start + timedelta(days=offset)
+        if office_holiday(day) is None and any(
+            watch.day_fits(day, now) for watch in group.watches
+        ):
+            return day
+    return group.start
 
 
 def _parse_key(key: str) -> tuple[int, datetime]:

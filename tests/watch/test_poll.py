@@ -47,10 +47,10 @@ async def test_poll_runs_what_is_due_and_says_when_to_come_back() -> None:
         # request for both watches: they share their services.
         assert first.requests == 4
         # Outside the release windows: some minutes on (the group's budget
-        # goes to the windows), 15 s after the cron's full minute.
+        # goes to the windows), 18 s after the cron's full minute.
         assert first.delay == pytest.approx(first.next_due - env.clock.monotonic())
         assert 60 <= first.delay <= 900
-        assert (env.clock.time() + first.delay) % 60 == pytest.approx(15.0)
+        assert (env.clock.time() + first.delay) % 60 == pytest.approx(18.0)
 
         # Nothing is due before next_due: a poll then sends nothing.
         early = await watcher.poll()
@@ -210,7 +210,8 @@ async def test_a_booking_that_ends_between_polls_goes_to_on_event() -> None:
 async def test_later_days_are_asked_only_when_due() -> None:
     async with environment() as env:
         watcher = env.watcher()
-        watcher.add(watch(weekdays="wed"))
+        watcher.add(watch(id="any", time_ranges="12:00-13:00"))
+        watcher.add(watch(id="wed", weekdays="wed"))
         env.sim.release_slot(10489, env.at(TUESDAY, 9), minutes=15)
         env.sim.release_slot(10489, env.at(WEDNESDAY, 9), minutes=15)
         first = await watcher.poll()
@@ -220,7 +221,22 @@ async def test_later_days_are_asked_only_when_due() -> None:
         await asyncio.sleep(first.delay)
         await watcher.poll()
         assert env.calendar_requests() == 3  # the group only: the day waits
-        await asyncio.sleep(600)
-        await watcher.poll()
+        for _ in range(5):
+            result = await watcher.poll()
+            await asyncio.sleep(result.delay)
         # Wednesday is known now: only an earlier day would be worth a request.
-        assert env.calendar_requests() == 4
+        assert env.calendar_requests() == 3 + watcher.stats.polls - 2
+
+
+@virtual
+async def test_a_watch_that_cannot_use_today_is_shown_its_first_usable_day() -> None:
+    async with environment() as env:
+        watcher = env.watcher()
+        watcher.add(watch(weekdays="wed"))
+        env.sim.release_slot(10489, env.at(TUESDAY, 9), minutes=15)
+        env.sim.release_slot(10489, env.at(WEDNESDAY, 9), minutes=15)
+        await watcher.poll()
+        # One request: the slots window begins on Wednesday, the first day
+        # the watch can use, so no later-day request is needed.
+        assert env.calendar_requests() == 1
+        assert [e.start.astimezone(BERLIN).date() for e in env.new()] == [WEDNESDAY]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import datetime, time, timedelta
+import itertools
 from pathlib import Path
 import tempfile
 from typing import Any
@@ -343,7 +344,13 @@ async def test_polls_densely_inside_release_windows_spread_after_the_cron() -> N
         # 07-08 (same-day) and 09-11 (next week) release slots this watch can
         # use: three looks a minute there, a look every few minutes outside.
         for window_hour in (7, 9, 10):
-            assert 165 <= polls[window_hour] <= 180
+            assert 150 <= polls[window_hour] <= 180
+        # Now and then a minute of silence, which the city's limiter needs to
+        # forget its count, planned right after a minute's last look.
+        pauses = [(a, b) for a, b in itertools.pairwise(looks) if hour(a) in {7, 9, 10}]
+        silences = [(a, b) for a, b in pauses if b - a > 60]
+        assert 1 <= len(silences) <= 12
+        assert all(round(a % 60) == 36 for a, b in silences if hour(a) == hour(b))
         for other_hour in (6, 8, 11, 12):
             assert 3 <= polls[other_hour] <= 40
         # Inside the windows the looks spread over the seconds after the
@@ -351,9 +358,9 @@ async def test_polls_densely_inside_release_windows_spread_after_the_cron() -> N
         # they come once the cron run is likely done.
         inside = [t % 60 for t in looks if hour(t) in {7, 9, 10}]
         outside = [t % 60 for t in looks[1:] if hour(t) in {6, 8, 11, 12}]
-        assert sum(1 for s in inside if round(s) in {8, 18, 33}) >= 0.97 * len(inside)
-        assert {round(s) for s in inside} >= {8, 18, 33}
-        assert sum(1 for s in outside if round(s) == 15) >= 0.9 * len(outside)
+        assert sum(1 for s in inside if round(s) in {8, 20, 36}) >= 0.85 * len(inside)
+        assert {round(s) for s in inside} >= {8, 20, 36}
+        assert sum(1 for s in outside if round(s) == 18) >= 0.9 * len(outside)
         assert env.client.budget.rate_limited == 0
         assert env.sim.stats.captcha_verify_failures == 0
 
