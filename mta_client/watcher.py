@@ -936,7 +936,7 @@ class Watcher:
         them all), times the factor of its most urgent watch.
         """
         factor = self.policy.urgency_factor(self._urgency(group))
-        size = float(len(group.watches)) ** self.policy.group_exponent
+        size: float = math.pow(len(group.watches), self.policy.group_exponent)
         return self.policy.requests_per_day * size * factor
 
     def _day_budget(self, state: _GroupState, day: date) -> float:
