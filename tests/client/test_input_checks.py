@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import timedelta
 import io
 import json
+from pathlib import Path
 import re
 from typing import Any
 
@@ -28,9 +29,13 @@ from mta_client import (
     Watch,
     cli as mta_cli,
 )
-from mta_client.cli.exitcodes import ExitCode
+from mta_client.cli.exitcodes import CLIError, ExitCode
 from mta_client.cli.output import Output, table
+from mta_client.cli.watchdefs import watches_from_file
+from mta_client.models import Catalogue
 from mta_client.text import hidden_characters, normalized, safe, safe_json
+
+from .helpers import load_fixture
 
 NOWHERE = "http://127.0.0.1:9/"  # nobody listens: a request would fail loudly
 ESCAPES = [
@@ -441,3 +446,20 @@ def test_output_json_escapes_hidden_characters() -> None:
 def test_table_cells_are_escaped_and_aligned() -> None:
     text = table(("ID", "NAME"), [(1, "Evil\x1b[2J"), (22, "Ok")])
     assert text.splitlines() == ["ID  NAME", "1   Evil\\x1b[2J", "22  Ok"]
+
+
+def test_watch_file_with_an_escape_in_an_id(tmp_path: Path) -> None:
+    path = tmp_path / "watches.json"
+    entry = {
+        "id": "w\x1b[2J",
+        "services": [{"service_id": 1063475}],
+        "office_ids": [10489],
+    }
+    path.write_text(json.dumps([entry]), encoding="utf-8")
+    catalogue = Catalogue.model_validate(load_fixture("offices_and_services.json"))
+    with pytest.raises(CLIError) as excinfo:
+        watches_from_file(path, catalogue, lambda: ContactDetails(family_name="M"))
+    assert str(excinfo.value).endswith(
+        "watch 1: id: use printable characters, not only spaces"
+    )
+    assert excinfo.value.code == ExitCode.USAGE
