@@ -13,6 +13,7 @@ from mta_client.models import MAX_RANGE_DAYS
 from mta_client.watch import TimeRange, parse_weekdays as watch_weekdays
 
 from .exitcodes import EXIT_CODE_HELP
+from .explain import ExplainAction
 
 __all__ = [
     "build_parser",
@@ -83,12 +84,16 @@ another --id.
 Only id, services and office_ids are required. A booking watch without
 "contact" takes the person's data from the options or the environment.
 
-Pacing: all watches with the same services share one request. It looks
-every 30 s inside the city's release windows (weekdays 00:00-01:00,
-07:00-08:00 and 09:00-11:00 Munich time) and every 60 s outside them, just
-after the city's per-minute update, using at most half of its rate limit.
---interval sets the pause outside the windows (inside: at most 30 s);
-against the city's own server it is never below 30 s.
+Pacing: all watches with the same services share one request. Each such
+group spends a budget of requests a day (660 for one watch; "urgency" in a
+watch file trades requests for speed) where new slots appear: a few looks a
+minute just after the city's per-minute update inside the release windows
+that can bring it an earlier slot (weekdays 07:00-08:00 same day, 09:00-11:00
+next week, the night before for six weeks ahead; Munich time), a look every
+few minutes outside them, using at most half of the city's rate limit.
+--explain prints that plan and exits. --interval looks at a fixed pace
+instead (inside the windows at most every 30 s; against the city's own
+server never below 30 s).
 
 Failed looks never end the watch: they are tried again (after 15 minutes
 when the city blocks this address or is in maintenance, after a minute
@@ -566,9 +571,16 @@ def _add_watch(watch: argparse.ArgumentParser) -> None:
         "--interval",
         type=parse_positive,
         metavar="SECONDS",
-        help="seconds between looks outside the city's release windows "
-        "(default: 60; inside them at most 30; never below 30 against the "
-        "city's server; the request budget may stretch it)",
+        help="look at a fixed pace instead of the request budget: seconds "
+        "between looks outside the city's release windows (inside them at "
+        "most 30; never below 30 against the city's server)",
+    )
+    running.add_argument(
+        "--explain",
+        action=ExplainAction,
+        help="print how the watcher plans to spend its requests (per group: "
+        "requests a day, looks in and outside the release windows, expected "
+        "detection time) and exit without looking for slots",
     )
     stop = running.add_mutually_exclusive_group()
     stop.add_argument(

@@ -52,6 +52,7 @@ from .exitcodes import (
     error_class_of_reason,
     exit_code_for_class,
 )
+from .explain import explain_requested, print_plan
 from .output import format_clock, format_time, iso_berlin
 
 if sys.platform != "win32":
@@ -423,15 +424,19 @@ class WatchPrinter:
         minutes = lost.minutes if lost else DEFAULT_RESERVATION_MINUTES
         until = lost.blocked_until() if lost else None
         whose = "the server's" if self.server else "the city's"
-        by = (
-            f"until about {format_clock(until)}"
-            if until
-            else f"for up to {minutes} minutes"
-        )
-        return (
+        head = (
             f"an earlier run stopped while reserving {when}  "
-            f"{self._office(event.office_id)}  [watch {event.watch_id}]: if "
-            f"that reservation was made, the slot stays blocked {by} "
+            f"{self._office(event.office_id)}  [watch {event.watch_id}]: "
+        )
+        if until is not None and until <= datetime.now(UTC):
+            return (
+                f"{head}a reservation it made was released at "
+                f"{format_clock(until)} ({whose} reservation timeout of {minutes} "
+                "minutes); booking starts again"
+            )
+        by = f"until about {format_clock(until)}" if until else f"for {minutes} min"
+        return (
+            f"{head}if that reservation was made, the slot stays blocked {by} "
             f"({whose} reservation timeout of {minutes} minutes); "
             "booking starts again"
         )
@@ -582,6 +587,8 @@ async def run_watches(
     )
     for watch in run.watches:
         watcher.add(watch)
+    if explain_requested():  # mta watch --explain: the plan, nothing sent
+        return print_plan(watcher, out)
     async with contextlib.AsyncExitStack() as stack:
         if run.state_path is not None and run.lock:
             await stack.enter_async_context(StateLock(run.state_path))

@@ -1,0 +1,238 @@
+"""Where a group spends its requests: the budget, the windows, urgency, the plan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import date, datetime, time
+import io
+from typing import Any
+
+import pytest
+
+from mta_client import ServiceRequest
+from mta_client.cli.explain import explain_requested
+from mta_client.cli.output import Output
+from mta_client.cli.parsing import build_parser
+from mta_client.cli.watching import WatchRun, run_watches
+from mta_client.planner import RELEASE_WINDOWS, day_profile, relevant_windows
+from mta_client.store import MemoryStore
+from mta_client.watcher import PollPolicy, Watcher
+
+from .env import BERLIN, TUESDAY, Env, environment, virtual, watch
+
+MONDAY = date(2026, 11, 23)
+
+
+def record_looks(env: Env) -> list[tuple[float, tuple[tuple[int, int], ...]]]:
+    """Record the wall time and services of every calendar request."""
+    looks: list[tuple[float, tuple[tuple[int, int], ...]]] = []
+    original = env.client.get_available_calendar
+
+    async def recording(**kwargs: Any) -> Any:
+        services = tuple((s.service_id, s.count) for s in kwargs["services"])
+        looks.append((env.clock.time(), services))
+        return await original(**kwargs)
+
+    env.client.get_available_calendar = recording  # type: ignore[method-assign]
+    return looks
+
+
+async def run_for(watcher: Watcher, seconds: float) -> None:
+    task = asyncio.create_task(watcher.run())
+    await asyncio.sleep(seconds)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def local(moment: float) -> datetime:
+    return datetime.fromtimestamp(moment, BERLIN)
+
+
+@virtual
+async def test_a_day_costs_at_most_the_groups_budget() -> None:
+    async with environment() as env:
+        watcher = env.watcher(policy=PollPolicy(requests_per_day=300))
+        watcher.add(watch(within_days=14))
+        looks = record_looks(env)
+        await run_for(watcher, 18 * 3600 - 60)  # Monday 06:00 to 23:59
+
+        # The whole day's budget, although the watcher started at six: what
+        # the night would have had goes to the rest of the day.
+        assert 240 <= len(looks) <= 300
+        in_windows = [t for t, _ in looks if local(t).hour in {7, 9, 10}]
+        # Most of it inside the windows that release slots the watch can use.
+        assert len(in_windows) >= 0.6 * len(looks)
+        assert env.client.budget.rate_limited == 0
+
+
+@virtual
+async def test_the_night_counts_only_for_watches_six_weeks_ahead() -> None:
+    async with environment() as env:
+        watcher = env.watcher()
+        watcher.add(watch(id="soon", within_days=14))
+        watcher.add(
+            watch(
+                id="later",
+                services=[ServiceRequest(service_id=1063576)],
+                within_days=60,
+            )
+        )
+        looks = record_looks(env)
+        await run_for(watcher, 24 * 3600)  # to Tuesday 06:00
+
+        def night(service: int) -> int:
+            return sum(
+                1
+                for t, services in looks
+                if services[0][0] == service and local(t).date() == TUESDAY
+            )
+
+        # The six-weeks release runs in the night before a weekday; only a
+        # watch that reaches 42 days ahead has a use for it.
+        assert night(1063475) <= 20
+        assert night(1063576) >= 150
+
+
+@virtual
+async def test_a_known_slot_makes_later_releases_not_worth_looking_for() -> None:
+    async with environment() as env:
+        # A slot tomorrow: next week's release (09-11 h) cannot bring an
+        # earlier one, so that window is not worth the requests; same-day
+        # (07-08 h) still is.
+        env.sim.release_slot(10489, env.at(TUESDAY, 9), minutes=15)
+        watcher = env.watcher()
+        watcher.add(watch(within_days=14))
+        looks = record_looks(env)
+        await run_for(watcher, 5 * 3600)  # Monday 06:00-11:00
+        per_hour = {
+            hour: sum(1 for t, _ in looks if local(t).hour == hour)
+            for hour in (7, 9, 10)
+        }
+        assert per_hour[7] >= 150
+        assert per_hour[9] <= 40
+        assert per_hour[10] <= 40
+
+
+@virtual
+async def test_urgency_trades_requests_for_detection() -> None:
+    async with environment() as env:
+        watcher = env.watcher()
+        for urgency, service in (
+            ("relaxed", 1063475),
+            ("normal", 1063576),
+            ("urgent", 1063486),
+        ):
+            watcher.add(
+                watch(
+                    id=urgency,
+                    urgency=urgency,
+                    services=[ServiceRequest(service_id=service)],
+                    within_days=14,
+                )
+            )
+        plan = {g.watches[0]: g for g in watcher.explain().groups}
+        assert [plan[u].requests_per_day for u in ("relaxed", "normal", "urgent")] == [
+            330,
+            660,
+            1320,
+        ]
+        detect = [plan[u].detect_in_windows for u in ("relaxed", "normal", "urgent")]
+        assert all(d is not None for d in detect)
+        assert detect[0] > detect[1] > detect[2]  # type: ignore[operator]
+
+        looks = record_looks(env)
+        await run_for(watcher, 2 * 3600)  # Monday 06:00-08:00
+        in_window = {
+            service: sum(
+                1 for t, s in looks if s[0][0] == service and local(t).hour == 7
+            )
+            for service in (1063475, 1063576, 1063486)
+        }
+        assert in_window[1063475] < in_window[1063576] < in_window[1063486]
+        assert env.client.budget.rate_limited == 0
+
+
+@virtual
+async def test_a_vanished_slot_is_looked_for_again_when_it_may_come_back() -> None:
+    async with environment() as env:
+        await asyncio.sleep(6 * 3600)  # Monday 12:00: outside the windows
+        watcher = env.watcher()
+        watcher.add(watch(within_days=14))
+        start = env.at(TUESDAY, 9)
+        env.sim.release_slot(10489, start, minutes=15)
+        looks = record_looks(env)
+        first = await watcher.poll()
+        assert len(env.new()) == 1
+        env.sim.take_slot(10489, start)  # somebody reserves it
+        await asyncio.sleep(first.delay)
+        await watcher.poll()
+        assert len(env.gone()) == 1
+        gone_at = env.clock.time()
+        for _ in range(40):
+            result = await watcher.poll()
+            await asyncio.sleep(result.delay)
+            if env.clock.time() > gone_at + 2000:
+                break
+        after = [t - gone_at for t, _ in looks]
+        # A reservation runs out after 15 minutes, an unused activation after
+        # 30: a look comes just after each, whatever the pace outside.
+        assert any(900 <= a <= 990 for a in after)
+        assert any(1800 <= a <= 1890 for a in after)
+
+
+def test_the_profile_weighs_the_useful_windows_most() -> None:
+    soon = [watch(within_days=14)]
+    windows = relevant_windows(soon, MONDAY, RELEASE_WINDOWS)
+    assert [w.name for w in windows] == ["same-day", "next-week"]
+    profile = day_profile(MONDAY, windows, day_weight=0.1, night_weight=0.01)
+    assert profile[0].start == datetime.combine(MONDAY, time(), BERLIN).timestamp()
+    assert sum(s.minutes for s in profile) == pytest.approx(24 * 60)
+    by_window = {s.window: s.weight for s in profile if s.window}
+    assert by_window == {"same-day": 1.0, "next-week": 1.0}
+    # A watch that knows a slot tomorrow has no use for next week's release.
+    best = {"w": TUESDAY}
+    assert [w.name for w in relevant_windows(soon, MONDAY, RELEASE_WINDOWS, best)] == [
+        "same-day"
+    ]
+    # No window on a Saturday.
+    assert relevant_windows(soon, date(2026, 11, 28), RELEASE_WINDOWS) == ()
+
+
+@virtual
+async def test_mta_watch_explain_prints_the_plan_and_looks_for_nothing() -> None:
+    args = build_parser().parse_args(["watch", "--explain"])
+    assert args.explain
+    assert explain_requested()
+    async with environment() as env:
+        stdout = io.StringIO()
+        out = Output(stdout=stdout, stderr=io.StringIO())
+        run = WatchRun(
+            watches=(
+                watch(id="a", within_days=14),
+                watch(id="b", office_ids=[102522], urgency="urgent"),
+            ),
+            store=MemoryStore(),
+        )
+        code = await run_watches(env.client, out, run, names={})
+        assert code == 0
+        assert env.calendar_requests() == 0
+        text = stdout.getvalue()
+        assert "1063475x1" in text
+        assert "a, b" in text
+        assert "urgent" in text
+        # Two watches in one group: sqrt(2) budgets, doubled for urgency.
+        assert "1867" in text
+        assert out.data is not None
+        document = out.data["plan"]
+        assert document["requests_per_day"] == pytest.approx(1866.8)
+        assert document["groups"][0]["watches"] == ["a", "b"]
+        assert document["groups"][0]["windows"] == [
+            "six-weeks",
+            "same-day",
+            "next-week",
+        ]
+    # A new parser starts unmarked.
+    build_parser().parse_args(["watch"])
+    assert not explain_requested()
