@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import errno
 import importlib.util
+import ipaddress
 import json
 import logging
 import os
@@ -333,6 +334,7 @@ def _simulate(args: argparse.Namespace, out: Output) -> ExitCode:
     if not 0 <= args.port <= _MAX_PORT:
         msg = f"invalid --port: must be 0 (any free port) to {_MAX_PORT}"
         raise CLIError(msg, ExitCode.USAGE)
+    _check_host(args.host)
 
     options: dict[str, Any] = {
         "host": args.host,
@@ -356,6 +358,16 @@ def _simulate(args: argparse.Namespace, out: Output) -> ExitCode:
     return ExitCode.OK
 
 
+def _check_host(host: str) -> None:
+    """Refuse a host that only looks like an IP address (never resolved by DNS)."""
+    if host and all(c.isdigit() or c == "." for c in host):
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            msg = f"invalid --host: {host!r} is not an IP address"
+            raise CLIError(msg, ExitCode.USAGE) from None
+
+
 # Why a server cannot listen, by the option that is wrong.
 _HOST_ERRORS = frozenset({errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT})
 _PORT_ERRORS = frozenset({errno.EADDRINUSE, errno.EACCES})
@@ -363,7 +375,10 @@ _PORT_ERRORS = frozenset({errno.EADDRINUSE, errno.EACCES})
 
 def _listen_error(err: OSError, *, host: str, port: int) -> str | None:
     """The one-line message for a server that cannot listen (None: another error)."""
-    if isinstance(err, socket.gaierror) or err.errno in _HOST_ERRORS:
+    # asyncio says "could not bind on any address" without an errno when
+    # no address of the host could be bound.
+    unbound = err.errno is None and "bind" in str(err)
+    if isinstance(err, socket.gaierror) or err.errno in _HOST_ERRORS or unbound:
         reason = err.strerror or "not an address of this machine"
         return f"invalid --host: cannot listen on {host!r}: {reason}"
     if err.errno == errno.EADDRINUSE:

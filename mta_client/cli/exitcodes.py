@@ -269,9 +269,15 @@ def _describe_api(err: MTAApiError) -> str:
         case MTAOutdatedAPIError():
             return f"{err.message} (HTTP {err.status} on {err.route})"
         case MTAProtocolError():
+            # Without a code: a status this mta has no category for.
+            problem = (
+                "refused the request for a reason this mta does not know"
+                if err.error_code is None
+                else "could not read the request"
+            )
             return (
-                "the city's server could not read the request (client and "
-                f"server disagree on the API; try a newer mta): {_api(err)}"
+                f"the city's server {problem} (client and server disagree on "
+                f"the API; try a newer mta): {_api(err)}"
             )
         case MTASlotUnavailableError():
             return "the slot was taken by someone else; look again with `mta slots`"

@@ -151,7 +151,7 @@ class BudgetNotice:
         self._until = now + wait
         who = f"the server {self.server}" if self.server else "the city's server"
         message = (
-            f"waiting {math.ceil(wait)} s for the request budget ({who} takes "
+            f"waiting {math.ceil(wait)} s for the request budget ({who} allows "
             f"{self.budget.limit} requests per {self.budget.window:.0f} s)"
         )
         _LOGGER.info("%s", message)
