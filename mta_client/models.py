@@ -26,6 +26,15 @@ calendar, Unix seconds (numbers in the calendar, strings in appointments),
 CSV strings for id lists. Times are aware ``datetime`` objects in UTC, always
 read as *seconds* (:func:`from_unix_seconds`). Personal data and credentials
 are hidden from ``repr``.
+
+Whatever parses can be used: times and days lie between 1970 and 8999, and
+durations (reservation, activation, slot lengths) within a year, so that
+showing them in Munich's time or adding them never overflows; anything
+beyond is an invalid response.
+
+Models of the caller's input (:class:`InputModel`: the person's data,
+services, credentials, watches) check every field as the city would, and
+their constructors raise :class:`~mta_client.exceptions.MTAValidationError`.
 """
 
 from __future__ import annotations
@@ -93,14 +102,21 @@ _ISO_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 _SIGNED_DIGITS = re.compile(r"^[+-]?[0-9]+\Z")
 _DIGITS = re.compile(r"^[0-9]+\Z")
 _MAX_SECONDS_DIGITS = 20  # far beyond year 9999, far below int()'s limit
-# The times and days the client works with: every one of them can be shown in
-# Munich's time and has a day before and after it (``datetime`` ends at year
-# 9999, and a watch looks at the day after a slot's day).
-_FIRST_DAY = date(1, 1, 2)
-_LAST_DAY = date(9999, 12, 30)
+# The times and days a client can work with: from the Unix epoch (the city
+# counts from it; its calendar's times are >= 0) to the end of year 8999, so
+# that every one can be shown in Munich's time and moved by any duration a
+# client computes (a lead time, an activation deadline, an appointment's
+# length) without leaving ``datetime``, which ends with year 9999.
+_FIRST_DAY = date(1970, 1, 1)
+_LAST_DAY = date(8999, 12, 31)
 _FIRST_MOMENT = datetime.combine(_FIRST_DAY, datetime.min.time(), UTC)
-_LAST_MOMENT = datetime.combine(_LAST_DAY, datetime.min.time(), UTC)
-_OUT_OF_RANGE = "outside the supported range (years 1 to 9999)"
+_LAST_MOMENT = datetime.combine(_LAST_DAY, datetime.max.time(), UTC)
+_OUT_OF_RANGE = "outside the supported range (years 1970 to 8999)"
+# Durations an answer states, bounded for the same reason.
+MAX_MINUTES = 366 * 24 * 60
+"""Reservation and activation durations: at most a year (Munich: 15 and 30)."""
+MAX_SLOT_MINUTES = 24 * 60
+"""An office's slot length, and the slots a service takes: at most a day's."""
 
 
 def from_unix_seconds(value: int | str) -> datetime:
@@ -284,6 +300,8 @@ type _Flag = StrictBool | None
 type _Text = StrictStr | None
 type _Number = StrictInt | None
 type _Name = Annotated[StrictStr, BeforeValidator(_null_as_empty_string)]
+type _Minutes = Annotated[StrictInt, Field(ge=0, le=MAX_MINUTES)] | None
+type _SlotCount = Annotated[StrictInt, Field(ge=0, le=MAX_SLOT_MINUTES)] | None
 
 
 class _Model(BaseModel):
@@ -377,9 +395,9 @@ class Scope(_Model):
     slots_per_appointment: Annotated[int | None, BeforeValidator(_count)] = None
     appointments_per_mail: Annotated[int | None, BeforeValidator(_count)] = None
     whitelisted_mails: _Text = None
-    reservation_duration: _Number = None
+    reservation_duration: _Minutes = None
     """Minutes a reservation is held before the city releases it."""
-    activation_duration: _Number = None
+    activation_duration: _Minutes = None
     """Minutes the person has to click the activation link."""
     hint: _Text = None
 
@@ -400,7 +418,7 @@ class Office(_Model):
     ] = Field(default_factory=list)
     organization: _Text = None
     organization_unit: _Text = None
-    slot_time_in_minutes: _Number = None
+    slot_time_in_minutes: _SlotCount = None
     # office.json's "version" (of the availability data) means nothing to a
     # client and is ignored, like every field not modelled here.
     geo: Annotated[Geo | None, BeforeValidator(_no_object)] = None
@@ -494,7 +512,7 @@ class Relation(_Model):
 
     office_id: StrictInt
     service_id: StrictInt
-    slots: StrictInt | None
+    slots: _SlotCount
     """Time slots the service takes at this office; ``None`` when not set."""
     public: bool | None = None
     max_quantity: int | None = None

@@ -13,8 +13,9 @@ the strategies follow the models:
 * an appointment has a ``processId``; a calendar day has a ``date``, an
   office bucket an ``officeId``; list items such as ``displayNameAlternatives``
   are what the city writes (names), not any JSON value;
-* times and days lie between 0001-01-02 and 9999-12-30, so that each can be
-  shown in Munich's time and has a day before and after it.
+* times and days lie between 1970 and 8999, durations (reservation,
+  activation, slot lengths, slots per service) within a year or a day, so
+  that each can be shown in Munich's time and added without overflowing.
 
 Properties, for each parser:
 
@@ -59,6 +60,7 @@ from mta_client.models import (
     CaptchaDetails,
     Catalogue,
     ContactDetails,
+    Scope,
     ServiceRequest,
 )
 from mta_client.store import JSONFileStore, StoreError, parse_state
@@ -78,9 +80,10 @@ FUZZ = settings(
 FEW = settings(FUZZ, max_examples=60)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-FIRST_DAY, LAST_DAY = date(1, 1, 2), date(9999, 12, 30)
-FIRST_SECOND = int((datetime(1, 1, 2, tzinfo=UTC) - EPOCH).total_seconds())
-LAST_SECOND = int((datetime(9999, 12, 30, tzinfo=UTC) - EPOCH).total_seconds())
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(8999, 12, 31)
+FIRST_SECOND = 0
+LAST_SECOND = int((datetime(9000, 1, 1, tzinfo=UTC) - EPOCH).total_seconds()) - 1
+MAX_MINUTES, MAX_SLOT_MINUTES = 366 * 24 * 60, 24 * 60
 NOW = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
 CREDENTIALS = ProcessCredentials(process_id=4711, auth_key="fb43")
 
@@ -178,8 +181,8 @@ scopes = php_object(
             "slotsPerAppointment": counts,
             "appointmentsPerMail": counts,
             "whitelistedMails": nullable(texts),
-            "reservationDuration": nullable(ints),
-            "activationDuration": nullable(ints),
+            "reservationDuration": nullable(st.integers(0, MAX_MINUTES)),
+            "activationDuration": nullable(st.integers(0, MAX_MINUTES)),
             "hint": nullable(texts),
         },
     )
@@ -217,7 +220,7 @@ offices = document(
         "displayNameAlternatives": nullable(st.lists(texts, max_size=2)),
         "organization": nullable(texts),
         "organizationUnit": nullable(texts),
-        "slotTimeInMinutes": nullable(ints),
+        "slotTimeInMinutes": nullable(st.integers(0, MAX_SLOT_MINUTES)),
         "version": nullable(numbers),
         "geo": geos,
         "parentId": nullable(ints),
@@ -249,7 +252,11 @@ services = document(
     },
 )
 relations = document(
-    {"officeId": nullable(ints), "serviceId": nullable(ints), "slots": nullable(ints)}
+    {
+        "officeId": nullable(ints),
+        "serviceId": nullable(ints),
+        "slots": nullable(st.integers(0, MAX_SLOT_MINUTES)),
+    }
 )
 catalogues = document(
     {
@@ -379,6 +386,11 @@ def use(parsed: Any) -> None:
             format_address(office.address)
             assert isinstance(office.captcha_required, bool)
             parsed.services_at(office.id)
+            use_scope(office.scope)
+            for relation in parsed.relations:
+                # An appointment's length, as the calendar entity computes it.
+                minutes = (office.slot_time_in_minutes or 1) * (relation.slots or 1)
+                LATEST + timedelta(minutes=minutes * 25)
         parsed.offices_offering([s.id for s in parsed.services[:2]])
         parsed.captcha_required([o.id for o in parsed.offices])
     elif isinstance(parsed, AvailableCalendar):
@@ -393,6 +405,7 @@ def use(parsed: Any) -> None:
             assert slot.start == EPOCH + timedelta(seconds=slot.timestamp)
             WATCH.matches(slot, NOW)
     elif isinstance(parsed, Appointment):
+        use_scope(parsed.scope)
         if parsed.timestamp is not None:
             format_time(parsed.timestamp)
             iso_berlin(parsed.timestamp)
@@ -400,6 +413,16 @@ def use(parsed: Any) -> None:
         repr(parsed)
         with contextlib.suppress(MTAInvalidResponseError):
             parsed.credentials  # noqa: B018 - the property validates
+
+
+LATEST = datetime(8999, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+
+def use_scope(scope: Scope | None) -> None:
+    """Deadlines from a scope's durations, from the latest time there is."""
+    if scope is not None:
+        LATEST + timedelta(minutes=scope.reservation_duration or 0)
+        LATEST + timedelta(minutes=scope.activation_duration or 0)
 
 
 def outcome[T, E: Exception](call: Callable[[], T], error: type[E]) -> T | E:
@@ -509,11 +532,11 @@ BROKEN: dict[str, list[tuple[str, st.SearchStrategy[Any]]]] = {
             "timestamp",
             st.sampled_from(
                 [
-                    str(LAST_SECOND + 86_400),
+                    str(LAST_SECOND + 1),
                     "253402300799",  # 9999-12-31 23:59:59: no Munich time
                     str(10**20),
                     "1" * 5000,
-                    str(FIRST_SECOND - 86_400),
+                    "-1",
                     "soon",
                     1796284800,
                     "1796284800.5",
@@ -1079,3 +1102,29 @@ def test_unusable_credentials_in_an_answer_are_an_invalid_response(
     appointment = _parse(Appointment, {"processId": process_id, "authKey": auth_key})
     with pytest.raises(MTAInvalidResponseError, match="no usable credentials"):
         appointment.credentials  # noqa: B018 - the property validates
+
+
+@pytest.mark.parametrize(
+    ("model", "path", "value"),
+    [
+        (Catalogue, ("offices", 0, "scope", "reservationDuration"), 10**12),
+        (Catalogue, ("offices", 0, "scope", "activationDuration"), -30),
+        (Catalogue, ("offices", 0, "slotTimeInMinutes"), 10**9),
+        (Catalogue, ("relations", 0, "slots"), 10**9),
+        (Catalogue, ("relations", 0, "slots"), -1),
+        (Appointment, ("scope", "activationDuration"), 2**63),
+    ],
+)
+def test_durations_no_client_can_add_are_invalid(
+    model: type[Any], path: tuple[Any, ...], value: int
+) -> None:
+    # Before: they parsed, and the activation deadline (now + activation
+    # minutes) or an appointment's end raised a bare OverflowError.
+    base = (
+        CATALOGUE
+        if model is Catalogue
+        else {"processId": 4711, "authKey": "fb43", "scope": {"id": 160}}
+    )
+    _parse(model, base)
+    with pytest.raises(MTAInvalidResponseError):
+        _parse(model, replaced(base, path, value))
