@@ -44,7 +44,7 @@ import tempfile
 from typing import Any
 
 from aioresponses import aioresponses
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, event, given, settings, strategies as st
 import pytest
 
 from mta_client import MTAClient, ProcessCredentials, Watch
@@ -499,6 +499,7 @@ def test_any_changed_value_parses_or_is_invalid(name: str, data: st.DataObject) 
     model, strategy = MODELS[name]
     doc = data.draw(mutations(strategy))
     parsed = outcome(lambda: _parse(model, doc), MTAInvalidResponseError)
+    event(type(parsed).__name__)  # see --hypothesis-show-statistics
     if isinstance(parsed, MTAInvalidResponseError):
         assert not hidden_characters(str(parsed))  # the message names, never echoes
         return
@@ -919,6 +920,7 @@ def test_watch_files_give_watches_or_a_cli_error(content: bytes) -> None:
             ),
             CLIError,
         )
+    event("refused" if isinstance(watches, CLIError) else "read")
     if isinstance(watches, CLIError):
         assert not hidden_characters(str(watches))
         return
