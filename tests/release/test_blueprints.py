@@ -41,11 +41,14 @@ def _fakes(hass: HomeAssistant, *, book_fails: bool = False) -> dict[str, list[A
             hass,
             "munich_termin",
             "book",
+            # The shape munich_termin.book answers with.
             response={
-                "state": "booked",
-                "office": "Bürgerbüro Pasing",
-                "start": "2026-12-09T08:30:00+00:00",
-                "activation_deadline": "2026-12-02T10:30:00+00:00",
+                "booking": {
+                    "state": "booked",
+                    "office": "Bürgerbüro Pasing",
+                    "start": "2026-12-09T08:30:00+00:00",
+                    "activation_deadline": "2026-12-02T10:30:00+00:00",
+                }
             },
             supports_response=SupportsResponse.OPTIONAL,
             raise_exception=HomeAssistantError("gone") if book_fails else None,
