@@ -135,6 +135,8 @@ from .watch import (
 )
 from .watcher import (
     BookingStatus,
+    GroupPlan,
+    Plan,
     PollError,
     PollPolicy,
     PollResult,
@@ -160,6 +162,7 @@ __all__ = [
     "Catalogue",
     "Clock",
     "ContactDetails",
+    "GroupPlan",
     "JSONFileStore",
     "LoopClock",
     "MTAApiError",
@@ -255,6 +258,7 @@ __all__ = [
     "NoFittingSlotError",
     "Office",
     "OfficeSlots",
+    "Plan",
     "PollError",
     "PollPolicy",
     "PollResult",
