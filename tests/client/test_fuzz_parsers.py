@@ -68,6 +68,11 @@ from mta_client.text import hidden_characters
 
 from .helpers import load_fixture, route
 
+# Hypothesis itself (6.170 on Python 3.14) warns about its own thread-local PRNG.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:It looks like `register_random` was passed an object"
+)
+
 # Derandomised: the same examples on every run (a shared suite must not
 # fail at random); no example database is written into the tree.
 FUZZ = settings(
