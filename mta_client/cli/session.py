@@ -152,7 +152,7 @@ class BudgetNotice:
         who = f"the server {self.server}" if self.server else "the city's server"
         message = (
             f"waiting {math.ceil(wait)} s for the request budget ({who} allows "
-            f"{self.budget.limit} requests per {self.budget.window:.0f} s)"
+            f"{self.budget.limit} requests per {self.budget.window:g} s)"
         )
         _LOGGER.info("%s", message)
         self.out.note(message)
