@@ -39,6 +39,7 @@ from .errors import (
     internal_error_response,
     json_response,
 )
+from .faults import with_nulls
 from .legacy import LEGACY_ROUTES, parse_legacy_query
 from .paths import API_PREFIX, CONTROL_PREFIX
 
@@ -203,6 +204,8 @@ async def _apply_fault(  # noqa: PLR0911 - one branch per fault kind
     response = await handler(request)
     if kind == "extra_fields":
         return _with_extra_fields(response)
+    if kind == "nulls":
+        return _with_nulls(response)
     return response
 
 
@@ -248,6 +251,20 @@ def _with_extra_fields(response: web.StreamResponse) -> web.StreamResponse:
         }
         data = widen(data)
     new = web.Response(body=dumps(data).encode(), status=response.status)
+    for key, value in response.headers.items():
+        if key.lower() != "content-length":
+            new.headers[key] = value
+    return new
+
+
+def _with_nulls(response: web.StreamResponse) -> web.StreamResponse:
+    if not isinstance(response, web.Response) or response.body is None:
+        return response
+    try:
+        data = json.loads(bytes(response.body))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return response
+    new = web.Response(body=dumps(with_nulls(data)).encode(), status=response.status)
     for key, value in response.headers.items():
         if key.lower() != "content-length":
             new.headers[key] = value

@@ -9,12 +9,12 @@ they are not counted by the rate limiter. Example::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import random
 
-__all__ = ["FAULT_KINDS", "FaultInjector", "FaultRule"]
+__all__ = ["FAULT_KINDS", "NULLABLE_FIELDS", "FaultInjector", "FaultRule", "with_nulls"]
 
 FAULT_KINDS: dict[str, str] = {
     "server_error": "HTTP 500 with the city's uncaught-error envelope "
@@ -27,10 +27,59 @@ FAULT_KINDS: dict[str, str] = {
     "maintenance": "HTTP 503 serviceUnavailable",
     "malformed_json": "HTTP 200, JSON content type, truncated body",
     "extra_fields": "the normal answer with unknown new fields added",
+    "nulls": "the normal answer with null wherever the city's schema allows it "
+    "(see NULLABLE_FIELDS)",
     "rate_limit": "HTTP 429 rateLimitExceeded without X-RateLimit headers",
     "captcha_upstream": "captcha routes: HTTP 200 "
     '{"meta":{"success":false,"error":"Request error: …"},"data":null}',
 }
+
+NULLABLE_FIELDS = frozenset(
+    {
+        # available-calendar/
+        "prevBookableDate",
+        "nextBookableDate",
+        # offices-and-services/: offices, their scopes, services and relations
+        "showAlternativeLocations",
+        "displayNameAlternatives",
+        "organization",
+        "organizationUnit",
+        "slotsPerAppointment",
+        "parentId",
+        "disabledByServices",
+        "allowDisabledServicesMix",
+        "sharedBookingOfficeIds",
+        "priority",
+        "shortName",
+        "emailFrom",
+        "customTextfieldLabel",
+        "customTextfield2Label",
+        "infoForAppointment",
+        "infoForAllAppointments",
+        "whitelistedMails",
+        "hint",
+        "maxQuantity",
+        "public",
+        # appointments: the ThinnedProcess
+        "displayNumber",
+        "icsContent",
+        "officeName",
+        "serviceName",
+    }
+)
+"""Fields the ``nulls`` fault sets to ``null`` wherever they occur: the ones the
+city's schemas let be null (or its PHP writes as null) that a client reads."""
+
+
+def with_nulls(value: Any) -> Any:
+    """Return ``value`` (decoded JSON) with every :data:`NULLABLE_FIELDS` key null."""
+    if isinstance(value, dict):
+        return {
+            k: None if k in NULLABLE_FIELDS else with_nulls(v) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [with_nulls(v) for v in value]
+    return value
 
 
 @dataclass(slots=True)
