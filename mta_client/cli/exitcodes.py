@@ -82,7 +82,8 @@ exit codes:
   11  invalid response or server error, or a request the server could not
       read or refused for a reason this mta does not know (an unknown
       error code or HTTP status: client and server disagree on the API)
-  12  appointment state or quota error (e.g. too many appointments per e-mail)
+  12  appointment state or quota error (e.g. too many appointments per e-mail;
+      also 'watch --book --once' when its booking failed so)
   13  the server speaks an older API generation (muc45 or earlier, without
       available-calendar/); this mta needs muc46 or later
  130  interrupted (Ctrl-C); 'watch' and 'simulate' end with 0 instead

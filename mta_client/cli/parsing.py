@@ -51,6 +51,12 @@ Dates: YYYY-MM-DD, 'today', 'tomorrow' or '+N' (N days from today).
 Times are shown in Europe/Berlin. Personal data for 'book' and 'watch
 --book' may come from the environment (MTA_NAME, MTA_EMAIL, MTA_PHONE) to
 keep it out of the shell history; it is never printed.
+
+The captcha token is kept between runs in the state folder
+($XDG_STATE_HOME/mta/ or ~/.local/state/mta/, file mode 0600, one per
+server, until it expires; never printed), so that the next command sends
+no proof of work. When the request budget (the server's rate limit) makes
+a command wait, stderr says for how long.
 """
 
 
@@ -95,13 +101,25 @@ few minutes outside them, using at most half of the city's rate limit.
 instead (inside the windows at most every 30 s; against the city's own
 server never below 30 s).
 
-Failed looks never end the watch: they are tried again (after 15 minutes
-when the city blocks this address or is in maintenance, after a minute
-otherwise), and each distinct error is reported once on stderr. A live
-status line is drawn on stderr when it is a terminal. Ctrl-C ends the watch
-(exit 0). --once looks once and exits with 0 when a fitting slot is free
-(even one an earlier run reported), or 3 when none is; --once and --checks
-end at the first failed look, with its exit code.
+Failed looks never end the watch, nor does a failure to load the offices
+and services at the start: they are tried again (after 15 minutes when the
+server blocks this address or is in maintenance, after a minute otherwise).
+stderr gets the first failure, then a count of the same one ("look still
+failing (3 times): ...", at 2, 3, 5, 10, 20, 50... times), and a line when
+the server answers again. A live status line is drawn on stderr when it is
+a terminal. Ctrl-C ends the watch (exit 0). --once looks once and exits
+with 0 when a fitting slot is free (even one an earlier run reported), or 3
+when none is; --once and --checks end at the first failed look, with its
+exit code. With --book, a booking that failed ends them with its error's
+exit code (e.g. 12 for the city's limit of appointments per e-mail), as
+`mta book` would.
+
+The state file is locked while a watch runs (a symbolic link to it is the
+same file; the link stays a link). A state file that cannot be used (not
+JSON, not UTF-8, of the wrong shape) is refused with exit 2 and left as it
+is; keys it does not know are kept. A run stopped while reserving is told
+at the next start: the slot may stay blocked until the city's reservation
+timeout (15 minutes) has passed.
 """
 
 
