@@ -47,6 +47,11 @@ class FakeClock:
     def time(self) -> float:
         return self.now
 
+    def monotonic(self) -> float:
+        # No wall-clock jumps here: monotonic time is wall time (what
+        # ``monotonic_of`` read for this clock before it had the method).
+        return self.now
+
     async def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += max(0.0, seconds)

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import time
+from typing import Any, cast
 
 import aiohttp
 import pytest
@@ -66,17 +67,17 @@ async def control(
     body: object | None = None,
     *,
     status: int = 200,
-) -> dict[str, object]:
+) -> dict[str, Any]:
     url = f"{server.api_url}/_standin/{path}"
     if body is None:
         async with http.get(url) as response:
             assert response.status == status
-            return await response.json()
+            return cast("dict[str, Any]", await response.json())
     async with http.post(url, json=body) as response:
         assert response.status == status, await response.text()
         if status != 200:
             return {}
-        return await response.json()
+        return cast("dict[str, Any]", await response.json())
 
 
 async def bot_call(
@@ -87,7 +88,7 @@ async def bot_call(
     token: str = TOKEN,
     form: dict[str, str] | None = None,
     json_body: dict[str, object] | None = None,
-) -> tuple[int, dict[str, object]]:
+) -> tuple[int, dict[str, Any]]:
     url = f"{server.api_url}/bot{token}/{method}"
     async with http.post(url, data=form, json=json_body) as response:
         return response.status, await response.json()
@@ -120,7 +121,7 @@ async def test_sender_round_trip(
                     ],
                     "edits": [],
                     "deleted": False,
-                    "date": shown["chats"]["42"][0]["date"],  # type: ignore[index]
+                    "date": shown["chats"]["42"][0]["date"],
                 }
             ]
         }
@@ -160,7 +161,7 @@ async def test_sender_round_trip(
         ]
     }
     # Confirming the offset empties the queue.
-    assert await sender.get_updates(offset=pressed["update_id"] + 1) == []  # type: ignore[operator]
+    assert await sender.get_updates(offset=pressed["update_id"] + 1) == []
 
 
 async def test_chat_and_token_checks(
@@ -261,7 +262,7 @@ async def test_form_encoded_calls_as_ptb_sends_them(
         http, server, "sendMessage", form={"chat_id": "42", "text": "1234"}
     )
     assert status == 200
-    assert body["result"]["text"] == "1234"  # type: ignore[index]
+    assert body["result"]["text"] == "1234"
     commands = [{"command": "termin", "description": "Next slot"}]
     status, _ = await bot_call(
         http, server, "setMyCommands", form={"commands": json.dumps(commands)}
@@ -281,7 +282,7 @@ async def test_form_encoded_calls_as_ptb_sends_them(
     assert status == 200
     assert server.standin.sent(42)[0].deleted
     calls = (await control(http, server, "calls"))["calls"]
-    assert [c["method"] for c in calls][:2] == ["sendMessage", "sendMessage"]  # type: ignore[index, union-attr]
+    assert [c["method"] for c in calls][:2] == ["sendMessage", "sendMessage"]
 
 
 async def test_webhook_and_long_polling(
@@ -294,7 +295,7 @@ async def test_webhook_and_long_polling(
     url = "https://ha.test/api/telegram_webhooks"
     await bot_call(http, server, "setWebhook", json_body={"url": url})
     info = (await bot_call(http, server, "getWebhookInfo"))[1]["result"]
-    assert info["url"] == url  # type: ignore[index]
+    assert info["url"] == url
     status, body = await bot_call(http, server, "getUpdates")
     assert status == 409
     await bot_call(
@@ -319,23 +320,23 @@ async def test_webhook_and_long_polling(
     await asyncio.sleep(0.05)
     sent = await control(http, server, "send", {"chat_id": CHAT, "text": "/termin 1"})
     _, body = await poll
-    [update] = body["result"]  # type: ignore[misc]
+    [update] = body["result"]
     assert update["update_id"] == sent["update_id"]
     assert update["message"]["entities"] == [
         {"type": "bot_command", "offset": 0, "length": 7}
     ]
     info = (await bot_call(http, server, "getWebhookInfo"))[1]["result"]
-    assert info["pending_update_count"] == 1  # type: ignore[index]
-    assert info["allowed_updates"] == ["message", "callback_query"]  # type: ignore[index]
+    assert info["pending_update_count"] == 1
+    assert info["allowed_updates"] == ["message", "callback_query"]
     # A negative offset keeps the last ones; a higher offset confirms.
     body = (await bot_call(http, server, "getUpdates", json_body={"offset": -1}))[1]
-    assert len(body["result"]) == 1  # type: ignore[arg-type]
+    assert len(body["result"]) == 1
     body = (
         await bot_call(
             http,
             server,
             "getUpdates",
-            json_body={"offset": sent["update_id"] + 1},  # type: ignore[operator]
+            json_body={"offset": sent["update_id"] + 1},
         )
     )[1]
     assert body["result"] == []
@@ -613,7 +614,7 @@ async def test_requests_in_other_shapes(
         json_body={"chat_id": "@chan", "text": "k", "reply_markup": markup},
     )
     assert status == 200
-    assert body["result"]["chat"]["type"] == "channel"  # type: ignore[index]
+    assert body["result"]["chat"]["type"] == "channel"
     status, _ = await bot_call(
         http, server, "setWebhook", form={"url": "", "drop_pending_updates": "true"}
     )

@@ -15,9 +15,10 @@ import json
 import threading
 import time
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import altcha
+import altcha.v1
 import pytest
 
 from mta_client import captcha
@@ -34,7 +35,7 @@ HMAC_KEY = "test-hmac-key"
 
 def decode(payload: str) -> dict[str, Any]:
     """The JSON object inside a payload (standard base64 alphabet)."""
-    return json.loads(base64.b64decode(payload, validate=True))
+    return cast("dict[str, Any]", json.loads(base64.b64decode(payload, validate=True)))
 
 
 def v2_challenge(
@@ -56,7 +57,8 @@ def assert_v2_accepted(challenge: dict[str, Any], payload: str) -> dict[str, Any
     decoded = decode(payload)
     assert decoded["challenge"] == challenge
     assert set(decoded["solution"]) == {"counter", "derivedKey", "time"}
-    return decoded["solution"]
+    solution: dict[str, Any] = decoded["solution"]
+    return solution
 
 
 def reference_key(parameters: dict[str, Any], counter: int) -> str:
@@ -157,7 +159,7 @@ def test_v2_with_key_signature_is_accepted() -> None:
 def test_v2_city_shape_is_passed_through_unchanged(derivation: str) -> None:
     # The city sends every optional parameter, null or not, in its own order.
     parameters = v2_challenge("SHA-256", 50)["parameters"]
-    city = {
+    city: dict[str, Any] = {
         "parameters": {
             "algorithm": "SHA-256",
             "nonce": parameters["nonce"],
@@ -234,7 +236,7 @@ def test_payload_is_compact_standard_base64() -> None:
 
 def v1_challenge(*, city_key: bool = True, **kwargs: Any) -> dict[str, Any]:
     options: dict[str, Any] = {"hmac_key": HMAC_KEY, "max_number": 5000} | kwargs
-    challenge = altcha.create_challenge_v1(**options).to_dict()
+    challenge = altcha.v1.create_challenge(**options).to_dict()
     if city_key:
         # The city writes "maxnumber"; the altcha package "maxNumber".
         challenge["maxnumber"] = challenge.pop("maxNumber")
@@ -248,7 +250,7 @@ def test_v1_solution_is_accepted_by_altcha(algorithm: str, city_key: bool) -> No
 
     payload = solve_challenge(challenge)
 
-    assert altcha.verify_solution_v1(payload, HMAC_KEY) == (True, None)
+    assert altcha.v1.verify_solution(payload, HMAC_KEY) == (True, None)
     decoded = decode(payload)
     assert decoded == {
         "algorithm": algorithm,
@@ -268,7 +270,7 @@ def test_v1_with_expiring_salt_is_accepted() -> None:
     payload = solve_challenge(challenge)
 
     assert "?expires=" in challenge["salt"]
-    assert altcha.verify_solution_v1(payload, HMAC_KEY) == (True, None)
+    assert altcha.v1.verify_solution(payload, HMAC_KEY) == (True, None)
 
 
 def test_v1_number_beyond_one_batch() -> None:
@@ -525,8 +527,15 @@ def test_openssl_with_fetch(libcrypto: Any) -> None:
     assert libcrypto.value.names == [b"SHA256"]
 
 
+class _Broken(TypedDict, total=False):
+    """The libcrypto answers a test breaks (keywords of FakeLibcrypto)."""
+
+    digest: int
+    result: int
+
+
 @pytest.mark.parametrize("broken", [{"digest": 0}, {"result": 0}])
-def test_openssl_failing_is_not_used(libcrypto: Any, broken: dict[str, int]) -> None:
+def test_openssl_failing_is_not_used(libcrypto: Any, broken: _Broken) -> None:
     libcrypto.value = FakeLibcrypto(**broken)
 
     assert captcha._openssl_iterated_hash("SHA-256") is None
@@ -575,7 +584,7 @@ async def test_event_loop_keeps_running_during_a_solve() -> None:
         await asyncio.gather(tick_task, return_exceptions=True)
     elapsed = time.monotonic() - started
 
-    assert altcha.verify_solution_v1(payload, HMAC_KEY) == (True, None)
+    assert altcha.v1.verify_solution(payload, HMAC_KEY) == (True, None)
     # A blocked loop would tick once at most; a free one about every 5-10 ms.
     assert ticks >= 3, (ticks, elapsed)
 
@@ -645,6 +654,10 @@ class FakeClock:
         self.now = now
 
     def time(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
+        # No wall-clock jumps here: monotonic time is wall time.
         return self.now
 
     async def sleep(self, seconds: float) -> None:

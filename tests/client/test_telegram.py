@@ -497,6 +497,15 @@ async def test_refused_message_is_dropped_and_next_sent(
     assert (queue.sent, queue.dropped, queue.pending) == (1, 1, 0)
 
 
+def auth_failed(queue: AlertQueue) -> bool:
+    """``queue.failed_auth`` read afresh.
+
+    mypy keeps an asserted ``queue.failed_auth`` narrowed across the awaits that
+    change it, which would make the asserts after a resume unreachable.
+    """
+    return queue.failed_auth
+
+
 async def test_rejected_token_stops_the_queue_until_resumed(
     responses: aioresponses,
     sender: TelegramSender,
@@ -515,7 +524,7 @@ async def test_rejected_token_stops_the_queue_until_resumed(
     queue.put(42, "two")
     worker = asyncio.create_task(queue.run())
     await asyncio.wait_for(queue.join(), 5)
-    assert queue.failed_auth
+    assert auth_failed(queue)
     assert len(failures) == 1
     assert queue.pending == 2
     assert await queue.send_next() == 0.0  # held: nothing is sent
