@@ -585,6 +585,13 @@ async def run_watches(
         on_event=printer,
         after_look=after_look if run.checks is None else None,
     )
+    if (notice := client.budget.on_wait) is not None:
+        # A note about a wait goes on a line of its own, not after the status.
+        def on_wait(wait: float) -> None:
+            printer.close()
+            notice(wait)
+
+        client.budget.on_wait = on_wait
     for watch in run.watches:
         watcher.add(watch)
     if explain_requested():  # mta watch --explain: the plan, nothing sent
