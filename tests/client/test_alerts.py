@@ -15,7 +15,7 @@ from mta_client.alerts import (
     format_local_time,
     format_slot_events,
 )
-from mta_client.models import Catalogue, ContactDetails
+from mta_client.models import Catalogue, ContactDetails, ServiceRequest
 from mta_client.telegram import InlineButton
 from mta_client.watch import BookingEvent, BookingState, SlotEvent, SlotEventKind, Watch
 
@@ -56,7 +56,10 @@ def slot_event(
 def watch() -> Watch:
     return Watch(
         id="passport",
-        services=[{"service_id": 1063453, "count": 2}, {"service_id": 1063441}],
+        services=[
+            ServiceRequest(service_id=1063453, count=2),
+            ServiceRequest(service_id=1063441),
+        ],
         office_ids=[10489],
         auto_book=True,
         contact=ContactDetails(family_name=SECRET_NAME, email=SECRET_MAIL),

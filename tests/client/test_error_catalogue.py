@@ -258,7 +258,8 @@ async def test_calendar_404_not_found_is_an_outdated_api(
     assert error.route == "available-calendar/"
     assert "older API generation" in str(error)
     assert isinstance(error.__cause__, MTARouteNotFoundError)
-    assert exit_code_for(error) is ExitCode.OUTDATED_API == 13
+    assert exit_code_for(error) is ExitCode.OUTDATED_API
+    assert int(ExitCode.OUTDATED_API) == 13
     assert "older API generation" in describe(error)
     # Detected from the one answer: nothing else was asked.
     assert sum(len(calls) for calls in responses.requests.values()) == 1

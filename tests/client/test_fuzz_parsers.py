@@ -238,7 +238,8 @@ offices = document(
         "slotsPerAppointment": nullable(digit_ids),
     },
 )
-combinable_entries = st.just([]) | st.dictionaries(
+no_combinables: st.SearchStrategy[list[int]] = st.just([])
+combinable_entries = no_combinables | st.dictionaries(
     digit_ids, st.lists(ints, max_size=3), min_size=1, max_size=1
 )
 combinables = st.dictionaries(digit_ids, combinable_entries, max_size=3) | st.lists(
@@ -686,7 +687,9 @@ def call_with(answer: Any, call: Callable[[MTAClient], Any]) -> Any:
         async def request(_method: str, path: str, **_: Any) -> Any:
             return CATALOGUE if path == "offices-and-services/" else answer
 
-        client._request = request  # type: ignore[method-assign]
+        # A stand-in for the private method; mypy compares it with the unbound
+        # method (self included), hence the assignment code too.
+        client._request = request  # type: ignore[method-assign, assignment]
         return await call(client)
 
     return asyncio.run(run())

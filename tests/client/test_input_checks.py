@@ -126,8 +126,10 @@ def test_constructors_raise_mta_validation_error(
 
 
 def test_a_nested_mistake_names_the_nested_field() -> None:
+    # Raw input: the typed constructor only admits ServiceRequest objects.
+    raw: dict[str, Any] = {"services": [{"service_id": 1, "count": 99}]}
     with pytest.raises(MTAValidationError) as excinfo:
-        Watch(id="w", services=[{"service_id": 1, "count": 99}], office_ids=[1])
+        Watch(id="w", office_ids=[1], **raw)
     assert excinfo.value.field == "services.0.count"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 from datetime import UTC, date, datetime, timedelta
+from types import EllipsisType
 from typing import Any
 
 from aioresponses import aioresponses
@@ -27,6 +28,7 @@ from mta_client.models import (
     ContactDetails,
     ProcessCredentials,
     Scope,
+    ServiceRequest,
     Slot,
     from_unix_seconds,
 )
@@ -388,7 +390,7 @@ def test_server_shapes_the_schema_does_not_describe() -> None:
 # --- callers decide what an unset flag means -----------------------------------------
 
 
-def _scope(**flags: bool | None) -> Scope:
+def _scope(**flags: bool | EllipsisType | None) -> Scope:
     return Scope.model_validate(
         {"id": 160, **{k: v for k, v in flags.items() if v is not ...}}
     )
@@ -408,7 +410,7 @@ def test_watch_contact_check_with_unset_flags() -> None:
     catalogue = _parse(Catalogue, fixture("catalogue_nulls.json"))
     watch = Watch(
         id="w",
-        services=[{"service_id": WOHNSITZ}],
+        services=[ServiceRequest(service_id=WOHNSITZ)],
         office_ids=[RUPPERT],
         auto_book=True,
         contact=ContactDetails(family_name="Muster"),
@@ -452,10 +454,13 @@ def test_from_unix_seconds_out_of_range_or_not_seconds(value: Any) -> None:
 
 def test_slot_reads_seconds() -> None:
     start = datetime(2920, 8, 30, 5, 20, tzinfo=UTC)
-    assert Slot(office_id=1, start=30_000_000_000).start == start
+    # Seconds are raw input: the typed constructor only admits a datetime.
+    seconds: dict[str, Any] = {"office_id": 1, "start": 30_000_000_000}
+    assert Slot(**seconds).start == start
     assert Slot(office_id=1, start=start).timestamp == 30_000_000_000
+    too_late: dict[str, Any] = {"office_id": 1, "start": 10**20}
     with pytest.raises(ValueError, match="outside the supported range"):
-        Slot(office_id=1, start=10**20)
+        Slot(**too_late)
 
 
 async def test_reserve_sends_exactly_the_calendar_timestamp(
@@ -507,7 +512,21 @@ async def test_reserve_sends_exactly_the_calendar_timestamp(
 
 # --- no value anywhere crashes the parser -------------------------------------------
 
-ODD_VALUES = (None, True, 0, -1, 1.5, 10**20, "", "x", "-5", [], [None], {}, {"a": 1})
+ODD_VALUES: tuple[Any, ...] = (
+    None,
+    True,
+    0,
+    -1,
+    1.5,
+    10**20,
+    "",
+    "x",
+    "-5",
+    [],
+    [None],
+    {},
+    {"a": 1},
+)
 
 
 def _paths(node: Any, prefix: str = "") -> list[str]:

@@ -481,6 +481,15 @@ async def test_injected_session_is_not_closed(responses: aioresponses) -> None:
         assert not session.closed
 
 
+def is_closed(session: aiohttp.ClientSession) -> bool:
+    """``session.closed`` read afresh.
+
+    mypy keeps an asserted ``session.closed`` narrowed across the await that
+    closes it, which would make the asserts after the close unreachable.
+    """
+    return session.closed
+
+
 async def test_own_session_is_created_and_closed(responses: aioresponses) -> None:
     responses.get(
         route("offices-and-services/"),
@@ -490,7 +499,7 @@ async def test_own_session_is_created_and_closed(responses: aioresponses) -> Non
     await client.get_catalogue()
     session = client._session
     assert session is not None
-    assert not session.closed
+    assert not is_closed(session)
     await client.close()
     assert session.closed
     assert client._session is None
