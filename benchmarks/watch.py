@@ -12,14 +12,14 @@ seed gives both sides the same week.
   which learns the city's limit from the ``X-RateLimit-*`` headers like ours -
   how the most complete existing Munich bot works. It sees what the city lists
   for the first bookable day of each watch's window, and books like ours.
-* best: the theoretical best for the same limiter, computed from our run's
-  record of the city's free slots: one look asks every service group at once
-  and sees every free slot (later days and captcha tokens cost nothing), looks
-  are spaced evenly in bursts of at most 56 counted requests (the city's 60
-  less the four a booking needs), each burst followed by 60 s of silence so
-  that the limiter's window expires. The spacing (from a grid) and the phase
-  are chosen, knowing the week, to minimise ``all_median``; its 60 s holes
-  can make it miss more than a side that looks evenly.
+* best: the theoretical best for the same limiter, computed from the reference
+  record of the city's free slots (below): one look asks every service group
+  at once and sees every free slot (later days and captcha tokens cost
+  nothing), looks are spaced evenly in bursts of at most 56 counted requests
+  (the city's 60 less the four a booking needs), each burst followed by 60 s
+  of silence so that the limiter's window expires. The spacing (from a grid)
+  and the phase are chosen, knowing the week, to minimise ``all_median``; its
+  60 s holes can make it miss more than a side that looks evenly.
 
 Watches (``--watches N``, ``--mix``): people waiting at the Bürgerbüros with
 different offices, weekdays, times and lead times; every fifth from the
@@ -48,24 +48,24 @@ Metrics (``--json`` prints one object)::
 and booking requests included). A *relevant* slot is a new fitting slot
 earlier than every other fitting slot the watch had at that moment: when the
 city's cron frees units at an office, for each watch the earliest start that
-now fits it (office, services, window, weekdays, times, lead time) and uses
-a freed unit, if no other slot that fits the watch is free then - computed
-from the city's own record of its free slots, leaving out what the side
-itself reserves and gives back, so both sides are measured over the same
-slots (a slot a watch booked still counts as one it has). ``detect_s`` is
-the time from a relevant slot becoming visible to the side reporting it (a
-``new`` event of that watch and slot while the slot was still free), over
-**all** relevant slots: a slot the side never reported while it was free
-(competitors took it first, or the side never asked for its day) counts as
-never seen (+infinity). Medians are the lower median (the ceil(n/2)-th
-smallest value) and ``p95`` the nearest-rank 95th percentile, so they stay
-finite while at least half (95 %) of the slots were seen; ``null`` means
-infinite, or no relevant slot (then ``relevant`` is 0). ``window`` /
-``other``: slots that became visible inside / outside the scenario's bulk
-release windows (``Scenario.is_bulk``: weekdays 0:05-5, 6:30, 7-8:30, 9-11 h).
-``missed``: the share of relevant slots the side never reported.
-``booked``: bookings made; ``double_booked``: people with more than one
-pre-confirmed appointment.
+now fits it (office, services, window, weekdays, times, lead time) and uses a
+freed unit, if no other slot that fits the watch is free then - computed from
+a reference run of the same city (same seed and visibility) without either
+side, the simulator's record of every change of its free slots, so that both
+sides and the best are measured over the same slots (what a side books or
+holds changes only its own run). ``detect_s`` is the time from a relevant slot
+becoming visible to the side reporting it (a ``new`` event of that watch and
+slot while the slot was still free), over **all** relevant slots: a slot the
+side never reported while it was free (competitors took it first, or the side
+never asked for its day) counts as never seen (+infinity). Medians are the
+lower median (the ceil(n/2)-th smallest value) and ``p95`` the nearest-rank
+95th percentile, so they stay finite while at least half (95 %) of the slots
+were seen; ``null`` means infinite, or no relevant slot (then ``relevant`` is
+0). ``window`` / ``other``: slots that became visible inside / outside the
+scenario's bulk release windows (``Scenario.is_bulk``: weekdays 0:05-5, 6:30,
+7-8:30, 9-11 h). ``missed``: the share of relevant slots the side never
+reported. ``booked``: bookings made; ``double_booked``: people with more than
+one pre-confirmed appointment.
 
 ``--matrix`` runs 5 and 20 watches x {same, distinct, mixed} x {delayed,
 random} x seeds 1-3 (slow: for the README table, not for tests; ``--jobs``
@@ -127,10 +127,6 @@ BERLIN = ZoneInfo("Europe/Berlin")
 # Monday 23 November 2026, 00:00 in Munich.
 START = datetime(2026, 11, 23, tzinfo=BERLIN).timestamp()
 BUERGERBUEROS = [10489, 102522, 54261, 102526, 102523, 102524]
-# Changes only the benchmarked side causes (its reservations, and their
-# expiry or cancellation): left out of the record of the city's free slots, so
-# that both sides are measured over the same slots.
-OWN_SOURCES = frozenset({"reserved", "expiry", "deallocation"})
 PEER_INTERVAL = 120.0
 MIXES = ("same", "distinct", "mixed")
 VISIBILITIES = ("cron", "delayed", "random")
@@ -273,8 +269,6 @@ class Truth:
 
     def change(self, change: SlotChange) -> None:
         """A listener of the simulator (``Simulator.slot_listeners``)."""
-        if change.source in OWN_SOURCES:
-            return
         if not change.free:
             self._gone(change)
             return
@@ -359,7 +353,6 @@ class Run:
     """What one side did."""
 
     sim: Simulator
-    truth: Truth
     groups: int
     reports: dict[tuple[str, str], list[float]] = field(default_factory=dict)
     booked: int = 0
@@ -388,7 +381,7 @@ async def simulate(
         clock=clock, seed=seed, captcha=CaptchaConfig(cost=20), visibility=visibility
     )
     groups = len({w.service_key for w in watches})
-    run = Run(sim=sim, truth=Truth(sim, watches), groups=groups)
+    run = Run(sim=sim, groups=groups)
     async with SimulatorServer(sim) as server, aiohttp.ClientSession() as session:
         client = MTAClient(
             session=session, base_url=server.base_url, budget=RequestBudget(clock=clock)
@@ -513,10 +506,43 @@ def _missed(delays: list[float]) -> float | None:
     return round(sum(1 for d in delays if math.isinf(d)) / len(delays), 3)
 
 
-def side_delays(run: Run) -> list[float]:
+class _StepClock:
+    """A clock the reference run moves by hand."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += max(0.0, seconds)
+
+
+def reference(days: float, seed: int, visibility: str, watches: list[Watch]) -> Truth:
+    """The city's free slots without either side: the same week, nobody asking.
+
+    The simulator applies every event at its own time however rarely it is
+    synced, so stepping a minute at a time gives the exact record.
+    """
+    clock = _StepClock(START)
+    sim = Simulator(clock=clock, seed=seed, visibility=visibility)
+    truth = Truth(sim, watches)
+    end = START + days * 86400
+    while clock.now < end:
+        sim.sync()
+        clock.now = min(end, clock.now + 60.0)
+    sim.sync()
+    return truth
+
+
+def side_delays(run: Run, truth: Truth) -> list[float]:
     """Per relevant slot: seconds until the side reported it, inf if never."""
     delays = []
-    for entry in run.truth.relevant:
+    for entry in truth.relevant:
         key = slot_key(entry.office_id, datetime.fromtimestamp(entry.start, UTC))
         reports = run.reports.get((entry.watch_id, key), [])
         seen = next((r for r in reports if entry.appeared <= r <= entry.vanished), None)
@@ -524,9 +550,9 @@ def side_delays(run: Run) -> list[float]:
     return delays
 
 
-def summary(run: Run, days: float) -> dict[str, Any]:
+def summary(run: Run, days: float, truth: Truth) -> dict[str, Any]:
     stats = run.sim.stats
-    delays = side_delays(run)
+    delays = side_delays(run, truth)
     return {
         "requests_per_day": round(sum(stats.requests_by_ip.values()) / days, 1),
         "rate_limited": stats.rate_limited,
@@ -538,7 +564,7 @@ def summary(run: Run, days: float) -> dict[str, Any]:
             / days,
             1,
         ),
-        "detect_s": detect(run.truth.relevant, delays),
+        "detect_s": detect(truth.relevant, delays),
         "missed": _missed(delays),
         "booked": run.booked,
         "double_booked": sum(
@@ -561,11 +587,11 @@ def _best_delays(
     return delays
 
 
-def best(run: Run) -> dict[str, Any]:
-    """The theoretical best for the city's limiter, on this run's free slots."""
-    per_look = run.groups
+def best(truth: Truth, groups: int) -> dict[str, Any]:
+    """The theoretical best for the city's limiter, on the reference's slots."""
+    per_look = groups
     looks = max(1, BURST_REQUESTS // per_look)
-    relevant = run.truth.relevant
+    relevant = truth.relevant
     choice: tuple[tuple[float, float], float, float, list[float]] | None = None
     for spacing in SPACINGS:
         cycle = (looks - 1) * spacing + SILENCE
@@ -637,6 +663,7 @@ def measure(
 ) -> dict[str, Any]:
     """Run both sides on the same simulated city; return the metrics."""
     people = make_watches(watches, mix)
+    truth = reference(days, seed, visibility, people)
     our_run = run_virtual(
         simulate(days, seed, visibility, people, lambda c, r: ours(people, c, r)),
         start=START,
@@ -654,9 +681,9 @@ def measure(
             "seed": seed,
             "groups": our_run.groups,
         },
-        "ours": summary(our_run, days),
-        "peer": summary(peer_run, days),
-        "best": best(our_run),
+        "ours": summary(our_run, days, truth),
+        "peer": summary(peer_run, days, truth),
+        "best": best(truth, our_run.groups),
         "reserve_after_seen_ms_median": _median(our_run.latencies_ms),
     }
     o, p = result["ours"], result["peer"]

@@ -94,8 +94,10 @@ def check_result(result: dict[str, Any], *, watches: int, mix: str) -> None:
     for target in result["targets"].values():
         assert set(target) == {"value", "target", "met"}
         assert isinstance(target["met"], bool)
-    # the best is measured over our run's relevant slots
-    assert best["detect_s"]["relevant"] == result["ours"]["detect_s"]["relevant"]
+    # all three are measured over the same relevant slots (the reference run)
+    relevant = best["detect_s"]["relevant"]
+    assert result["ours"]["detect_s"]["relevant"] == relevant
+    assert result["peer"]["detect_s"]["relevant"] == relevant
     assert best["requests_per_day"] > 0
 
 
@@ -204,3 +206,15 @@ def test_rejects_nonsense(bench: ModuleType) -> None:
         bench.main(["--days", "0"])
     with pytest.raises(SystemExit):
         bench.main(["--mix", "all"])
+
+
+def test_reference_is_the_same_week_as_the_sides(bench: ModuleType) -> None:
+    people = bench.make_watches(3, "same")
+    a = bench.reference(0.35, 1, "delayed", people)
+    b = bench.reference(0.35, 1, "delayed", people)
+    assert a.relevant
+    assert [(r.watch_id, r.start, r.appeared) for r in a.relevant] == [
+        (r.watch_id, r.start, r.appeared) for r in b.relevant
+    ]
+    for entry in a.relevant:
+        assert entry.appeared <= entry.vanished <= entry.start
