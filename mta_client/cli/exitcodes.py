@@ -180,13 +180,11 @@ def error_class_of_reason(reason: str | None) -> type[MTAError] | None:
     if not reason:
         return None
     name, _, rest = reason.partition(" ")
-    code = rest.strip("()") or None
-    if code is not None and code in exceptions.ERROR_CLASSES:
-        return exceptions.ERROR_CLASSES[code]
     found = getattr(exceptions, name, None)
     if isinstance(found, type) and issubclass(found, MTAError):
         return found
-    return None
+    # A class of another module (or a later version): the city's code says.
+    return exceptions.ERROR_CLASSES.get(rest.strip("()"))
 
 
 def server_name(base_url: str | URL) -> str | None:

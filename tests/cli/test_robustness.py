@@ -19,7 +19,12 @@ import pytest
 
 from mta_client import cli
 from mta_client.cli import ExitCode
-from mta_client.cli.exitcodes import describe, exit_code_for
+from mta_client.cli.exitcodes import (
+    describe,
+    error_class_of_reason,
+    exit_code_for,
+    exit_code_for_class,
+)
 from mta_client.cli.output import Output
 from mta_client.cli.session import TOKEN_FILE, BudgetNotice
 from mta_client.cli.watching import FailureReport, StateLock, WatchPrinter
@@ -531,3 +536,22 @@ def test_the_citys_server_is_called_so() -> None:
         first,
         "mta: the city's server answers again (after 1 failed try)",
     ]
+
+
+@pytest.mark.parametrize(
+    ("reason", "code"),
+    [
+        (
+            "MTATooManyAppointmentsWithSameMailError (tooManyAppointmentsWithSameMail)",
+            12,
+        ),
+        ("MTAValidationError", 2),
+        ("MTAConnectionError", 9),
+        ("SomeoneElsesError (appointmentNotAvailable)", 8),
+        ("MTAApiError (brandNew)", 11),
+    ],
+)
+def test_a_bookings_reason_gives_its_exit_code(reason: str, code: int) -> None:
+    cls = error_class_of_reason(reason)
+    assert cls is not None
+    assert exit_code_for_class(cls) == code
