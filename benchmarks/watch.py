@@ -732,7 +732,10 @@ def matrix(days: float, jobs: int) -> dict[str, Any]:
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:
-    return "∞" if value is None else f"{value:.{digits}f}"
+    """A table cell: "∞" for never, "-" for nothing to measure."""
+    if value is None:
+        return "-"
+    return "∞" if math.isinf(value) else f"{value:.{digits}f}"
 
 
 def markdown(document: dict[str, Any]) -> str:
@@ -743,14 +746,19 @@ def markdown(document: dict[str, Any]) -> str:
         rows.setdefault((p["watches"], p["mix"], p["visibility"]), []).append(cell)
 
     def med(cells: list[dict[str, Any]], side: str, *path: str) -> float | None:
+        """The lower median over the seeds (inf: never; None: nothing relevant)."""
         values = []
         for cell in cells:
+            if (
+                path[0] in {"detect_s", "missed"}
+                and not (cell["best"]["detect_s"]["relevant"])
+            ):
+                continue  # no relevant slot in this cell
             value: Any = cell[side]
             for part in path:
                 value = value[part]
             values.append(math.inf if value is None else float(value))
-        middle = sorted(values)[(len(values) - 1) // 2]
-        return None if math.isinf(middle) else middle
+        return sorted(values)[(len(values) - 1) // 2] if values else None
 
     header = (
         "| watches | mix | visibility | requests/day ours / peer (ratio) "
@@ -769,7 +777,7 @@ def markdown(document: dict[str, Any]) -> str:
             med(cells, "ours", "requests_per_day"),
             med(cells, "peer", "requests_per_day"),
         )
-        ratio = _ratio(ro, rp)
+        ratio = None if ro is None or rp is None else _ratio(ro, rp)
 
         lines.append(
             f"| {watches} | {mix} | {visibility} "
