@@ -29,6 +29,7 @@ from mta_client import (
     MTAInvalidStartDateError,
     MTAIpBlacklistedError,
     MTAMaintenanceError,
+    MTAProtocolError,
     MTARateLimitError,
     MTAServerError,
     MTAServiceUnavailableError,
@@ -179,7 +180,9 @@ async def test_code_unknown_to_this_version(
     )
     with pytest.raises(MTAApiError) as excinfo:
         await client.cancel_appointment(credentials=CREDS)
-    assert type(excinfo.value) is MTAApiError
+    # An unknown 4xx code is a protocol mismatch (a newer server), typed and
+    # with a documented exit code, never "unexpected".
+    assert type(excinfo.value) is MTAProtocolError
     assert (excinfo.value.error_code, excinfo.value.status) == ("brandNewCode", 418)
 
 
