@@ -53,8 +53,9 @@ def amber_fixture(snapshot: SnapshotAssertion) -> SnapshotAssertion:
 @pytest.fixture(name="frozen")
 def frozen_fixture() -> Iterator[None]:
     # Frozen for the simulator's thread too; asyncio keeps its real clock,
-    # so timeouts and sleeps still work.
-    with freeze_time(NOW, real_asyncio=True):
+    # so timeouts and sleeps still work, and so does the captcha solver's
+    # time limit (a frozen monotonic clock made it give up at once).
+    with freeze_time(NOW, real_asyncio=True, ignore=["mta_client.captcha"]):
         yield
 
 
