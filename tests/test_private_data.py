@@ -43,7 +43,7 @@ from mta_client.exceptions import MTAError
 from mta_client.models import _link_token  # the base64 part of a link
 from mta_client.simulator import Simulator, SimulatorServer
 from mta_client.telegram import AlertQueue, TelegramSender
-from mta_client.telegram_standin import TelegramStandin, TelegramStandinServer
+from mta_client.telegram_standin import Fault, TelegramStandin, TelegramStandinServer
 from mta_client.watch import Watch, WatchEvent
 from mta_client.watcher import Watcher
 
@@ -518,3 +518,113 @@ def test_exceptions_do_not_echo_personal_data() -> None:
     found = leaks({**person(), "auth key": key}, texts)
     assert not found, found
     assert texts["str of bad email [0]"], "the errors say something"
+
+
+# --- failures along the way -------------------------------------------------------
+
+CITY_FAULTS = (
+    "server_error",
+    "bad_gateway",
+    "reset",
+    "html_block",
+    "maintenance",
+    "malformed_json",
+    "hang",
+)
+
+
+async def test_failures_do_not_quote_private_data(  # noqa: PLR0915 - one flow
+    caplog: pytest.LogCaptureFixture, socket_enabled: None
+) -> None:
+    """Every way a call with credentials or personal data can fail, and logs."""
+    caplog.set_level(logging.DEBUG)
+    texts: dict[str, str] = {}
+    sim = Simulator(scenario="fixed", seed=11)
+    standin = TelegramStandin(token=BOT_TOKEN, chat_ids=[CHAT], max_long_poll=0.2)
+    watched = Watch(
+        id="private",
+        services=[ServiceRequest(service_id=WOHNSITZ)],
+        office_ids=[PASING],
+        contact=ContactDetails(**CONTACT),
+    )
+    async with (
+        SimulatorServer(sim, host="127.0.0.1", port=0) as server,
+        TelegramStandinServer(standin) as telegram,
+        MTAClient(
+            base_url=server.base_url,
+            retry=RetryPolicy(max_tries=1),
+            request_timeout=0.5,
+        ) as client,
+    ):
+        watcher = Watcher(client)
+        watcher.add(watched)
+        # The person's data is sent in update-appointment/: make it fail.
+        for kind in ("server_error", "reset", "malformed_json"):
+            await watcher.check()
+            sim.faults.add(kind=kind, route="update-appointment/")
+            with pytest.raises(MTAError) as info:
+                await watcher.book(watched.id)
+            raised(texts, f"booking, update failing with {kind}", info.value)
+        await watcher.check()
+        event = await watcher.book(watched.id)
+        texts["booked event"] = repr(event)
+        credentials = watcher.credentials(watched.id)
+        assert credentials is not None
+        assert event.process_id is not None
+        process = sim.bookings.processes[event.process_id]
+        auth_keys = {p.auth_key for p in sim.bookings.processes.values()}
+        calls = {
+            "get": lambda: client.get_appointment(credentials=credentials),
+            "confirm": lambda: client.confirm_appointment(credentials=credentials),
+            "cancel": lambda: client.cancel_appointment(credentials=credentials),
+            "confirm link": lambda: client.confirm_from_link(
+                sim.outbox.activation_link(process.process_id)
+            ),
+        }
+        for kind in CITY_FAULTS:
+            for name, call in calls.items():
+                sim.faults.add(kind=kind, times=1, delay=2.0)
+                try:
+                    await call()
+                except MTAError as err:
+                    raised(texts, f"{name} with {kind}", err)
+                else:
+                    texts[f"{name} with {kind}"] = "(answered)"
+                sim.faults.clear()
+        await watcher.aclose()
+
+        # Telegram failing: errors, the queue's logs, the sender's repr.
+        sender = TelegramSender(
+            token=BOT_TOKEN, api_url=telegram.api_url, min_interval=0.0
+        )
+        for status in (500, 502, 400, 401, 403):
+            standin.faults.append(Fault(method="sendMessage", status=status))
+            with pytest.raises(MTAError) as info:
+                await sender.send_message(CHAT, "Hallo")
+            raised(texts, f"Telegram {status}", info.value)
+        queue = AlertQueue(sender, base_delay=0.05, max_delay=0.1)
+        standin.faults.append(Fault(method="sendMessage", status=500, count=2))
+        queue.put(CHAT, "Hallo")
+        worker = asyncio.create_task(queue.run())
+        await asyncio.wait_for(queue.join(), 20)
+        worker.cancel()
+        await asyncio.gather(worker, return_exceptions=True)
+        texts |= shown({"sender": sender, "queue": queue})
+        await sender.aclose()
+    unreachable = TelegramSender(token=BOT_TOKEN, api_url=telegram.api_url)
+    with pytest.raises(MTAError) as info:
+        await unreachable.get_me()
+    raised(texts, "Telegram unreachable", info.value)
+    await unreachable.aclose()
+
+    texts |= log_texts(caplog)
+    secrets = {
+        **person(),
+        **{f"auth key {n}": key for n, key in enumerate(sorted(auth_keys))},
+        "activation link": _link_token(sim.outbox.activation_link(process.process_id))
+        or "",
+    }
+    failed = [what for what, text in texts.items() if text == "(answered)"]
+    assert len(failed) < len(calls), failed
+    found = leaks(secrets, texts)
+    assert not found, "\n".join(found)
