@@ -11,7 +11,9 @@ from zoneinfo import ZoneInfo
 import freezegun
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigSubentryData, ConfigSubentryDataWithId
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, ServiceResponse, State
+from homeassistant.data_entry_flow import FlowResult
+import probatio
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
@@ -165,4 +167,25 @@ async def loaded_entry(
 
 def watch_id(entry: MockConfigEntry) -> str:
     """The (only) watch's id."""
-    return next(iter(entry.subentries))
+    subentry_id: str = next(iter(entry.subentries))
+    return subentry_id
+
+
+def form_schema(result: FlowResult[Any, Any]) -> probatio.Schema:
+    """The data schema of a flow's form, which the test expects."""
+    schema = result["data_schema"]
+    assert schema is not None
+    return schema
+
+
+def response_of(response: ServiceResponse) -> dict[str, Any]:
+    """An action's response, asked for with ``return_response=True``."""
+    assert response is not None
+    return response
+
+
+def state_of(hass: HomeAssistant, entity_id: str) -> State:
+    """The entity's state, which the test expects to exist."""
+    state = hass.states.get(entity_id)
+    assert state is not None, entity_id
+    return state

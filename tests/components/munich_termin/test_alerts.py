@@ -34,7 +34,7 @@ from custom_components.munich_termin.const import (
     DOMAIN,
 )
 from custom_components.munich_termin.offers import parse_offer
-from mta_client.models import Catalogue, ContactDetails
+from mta_client.models import Catalogue, ContactDetails, ServiceRequest
 from mta_client.telegram_standin import Fault, TelegramStandin, TelegramStandinServer
 from mta_client.watch import BookingEvent, BookingState, SlotEvent, SlotEventKind, Watch
 
@@ -56,7 +56,7 @@ EMAIL = "geheim@example.org"
 def watch(*, contact: bool = True) -> Watch:
     return Watch(
         id=WATCH_ID,
-        services=[{"service_id": 1063475}],
+        services=[ServiceRequest(service_id=1063475)],
         office_ids=[10489],
         contact=ContactDetails(family_name=FAMILY_NAME, email=EMAIL)
         if contact

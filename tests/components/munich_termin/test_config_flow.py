@@ -40,6 +40,8 @@ from mta_client.simulator import Simulator, SimulatorServer
 from mta_client.telegram import DEFAULT_API_URL, TelegramAuthError, TelegramError
 from mta_client.telegram_standin import TelegramStandin, TelegramStandinServer
 
+from .conftest import form_schema
+
 CATALOGUE = "mta_client.client.MTAClient.get_catalogue"
 SENDER = "custom_components.munich_termin.config_flow.TelegramSender"
 TOKEN = "123456789:AAbbCCddEEffGGhhIIjjKKllMMnnOOppQQ"
@@ -341,7 +343,7 @@ async def test_options_show_current_settings(
         },
     )
     result = await hass.config_entries.options.async_init(config_entry.entry_id)
-    schema = result["data_schema"].schema
+    schema = form_schema(result).schema
     suggested = {
         str(key): (key.description or {}).get("suggested_value") for key in schema
     }

@@ -13,6 +13,7 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigSubentryDataWithId
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.update_coordinator import UpdateFailed
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -29,6 +30,7 @@ from mta_client import (
     MTABlockedError,
     MTAClient,
     MTAConnectionError,
+    MTAError,
     MTAInvalidResponseError,
     MTAMaintenanceError,
     MTARateLimitError,
@@ -45,13 +47,31 @@ from mta_client.watcher import (
     WatchStatus,
 )
 
-from .conftest import BERLIN, WATCH_ID, setup_entry, watch_data
+from .conftest import BERLIN, WATCH_ID, setup_entry, state_of, watch_data
 
 GROUP = "group:1063475x1"
 
 
 def _coordinator(entry: MockConfigEntry) -> MunichTerminCoordinator:
-    return entry.runtime_data.coordinator
+    coordinator: MunichTerminCoordinator = entry.runtime_data.coordinator
+    return coordinator
+
+
+def _failure(entry: MockConfigEntry) -> UpdateFailed:
+    """The coordinator's last failure: a look that failed is an UpdateFailed."""
+    failure = _coordinator(entry).last_exception
+    assert isinstance(failure, UpdateFailed)
+    return failure
+
+
+def _succeeded(coordinator: MunichTerminCoordinator) -> bool:
+    """``last_update_success`` read afresh.
+
+    mypy keeps an asserted ``coordinator.last_update_success`` narrowed across
+    the refresh that changes it, which would make the asserts after it
+    unreachable.
+    """
+    return coordinator.last_update_success
 
 
 def _result(
@@ -85,7 +105,7 @@ async def _refresh(hass: HomeAssistant, entry: MockConfigEntry, result: Any) -> 
 
 
 def _available(hass: HomeAssistant, entity_id: str) -> bool:
-    return hass.states.get(entity_id).state != "unavailable"
+    return state_of(hass, entity_id).state != "unavailable"
 
 
 @pytest.mark.parametrize(
@@ -107,7 +127,7 @@ def _available(hass: HomeAssistant, entity_id: str) -> bool:
 async def test_entry_wide_failures(  # noqa: PLR0917 - parametrized
     hass: HomeAssistant,
     loaded_entry: MockConfigEntry,
-    error: Exception,
+    error: MTAError,
     what: str,
     key: str,
     issue: str | None,
@@ -120,10 +140,11 @@ async def test_entry_wide_failures(  # noqa: PLR0917 - parametrized
             loaded_entry, PollError(error=error, retry_after=900, what=what), delay=900
         ),
     )
-    assert coordinator.last_update_success is False
-    failure = coordinator.last_exception
+    assert _succeeded(coordinator) is False
+    failure = _failure(loaded_entry)
     assert failure.translation_key == key
     assert failure.translation_domain == DOMAIN
+    assert failure.retry_after is not None
     assert failure.retry_after >= 900
     assert not _available(hass, "sensor.wohnsitz_earliest_slot")
     # The connectivity sensor stays, and tells.
@@ -136,7 +157,7 @@ async def test_entry_wide_failures(  # noqa: PLR0917 - parametrized
     assert coordinator.last_update_success is True
     assert _available(hass, "sensor.wohnsitz_earliest_slot")
     assert (
-        hass.states.get("binary_sensor.munich_termin_city_api_reachable").state == "on"
+        state_of(hass, "binary_sensor.munich_termin_city_api_reachable").state == "on"
     )
     if issue is not None:
         assert registry.async_get_issue(DOMAIN, issue) is None
@@ -153,19 +174,19 @@ async def test_rate_limit_waits_its_retry_after(
             loaded_entry, PollError(error=error, retry_after=1800, what=GROUP), delay=61
         ),
     )
-    assert _coordinator(loaded_entry).last_exception.retry_after == 1800
+    assert _failure(loaded_entry).retry_after == 1800
 
 
 async def test_unreachable(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> None:
     error = PollError(error=MTAConnectionError("down"), retry_after=60, what=GROUP)
     await _refresh(hass, loaded_entry, _result(loaded_entry, error))
     assert (
-        hass.states.get("binary_sensor.munich_termin_city_api_reachable").state == "off"
+        state_of(hass, "binary_sensor.munich_termin_city_api_reachable").state == "off"
     )
     # A poll with nothing due changes nothing.
     await _refresh(hass, loaded_entry, _result(loaded_entry, requests=0))
     assert (
-        hass.states.get("binary_sensor.munich_termin_city_api_reachable").state == "off"
+        state_of(hass, "binary_sensor.munich_termin_city_api_reachable").state == "off"
     )
 
 
@@ -197,7 +218,7 @@ async def test_store_failure(
     hass: HomeAssistant, loaded_entry: MockConfigEntry
 ) -> None:
     await _refresh(hass, loaded_entry, StoreError("disk full"))
-    assert _coordinator(loaded_entry).last_exception.translation_key == "store_failed"
+    assert _failure(loaded_entry).translation_key == "store_failed"
 
 
 async def test_long_maintenance_is_a_repair(
@@ -235,13 +256,13 @@ async def test_activation_reminder(
     await _refresh(
         hass, loaded_entry, _result(loaded_entry, statuses={WATCH_ID: status})
     )
-    assert hass.states.get("event.wohnsitz_events").attributes["event_type"] != (
+    assert state_of(hass, "event.wohnsitz_events").attributes["event_type"] != (
         "activation_due"
     )
     frozen.tick(timedelta(minutes=21))
     async_fire_time_changed(hass)
     await hass.async_block_till_done()
-    state = hass.states.get("event.wohnsitz_events")
+    state = state_of(hass, "event.wohnsitz_events")
     assert state.attributes["event_type"] == "activation_due"
     assert state.attributes["activation_deadline"] == deadline.isoformat()
     # Once per deadline, however often the coordinator refreshes.
@@ -251,7 +272,7 @@ async def test_activation_reminder(
     )
     async_fire_time_changed(hass)
     await hass.async_block_till_done()
-    assert hass.states.get("event.wohnsitz_events").last_changed == fired
+    assert state_of(hass, "event.wohnsitz_events").last_changed == fired
     # A new deadline (another booking) replaces the reminder; none is left after.
     later = WatchStatus(
         watch_id=WATCH_ID,
@@ -369,6 +390,7 @@ async def test_pacing_is_the_engines(
                 assert interval is not None
                 # Home Assistant comes back then (plus the second's fraction
                 # its scheduler drops).
+                assert coordinator.update_interval is not None
                 assert 0 <= coordinator.update_interval.total_seconds() - interval < 1
                 intervals.append(interval)
                 clock.now += interval

@@ -18,7 +18,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.munich_termin.const import DOMAIN
 
-from .conftest import EMAIL, FAMILY_NAME, TELEPHONE, WATCH_ID
+from .conftest import EMAIL, FAMILY_NAME, TELEPHONE, WATCH_ID, response_of
 
 TOKEN = "123456789:AAsecretSECRETsecretSECRETsecret00"
 CHAT = "987654321"
@@ -52,7 +52,7 @@ async def test_diagnostics_redact_personal_data(
     booking = await hass.services.async_call(
         DOMAIN, "book", {"watch": WATCH_ID}, blocking=True, return_response=True
     )
-    process_id = booking["booking"]["process_id"]
+    process_id = response_of(booking)["booking"]["process_id"]
     auth_key = loaded_entry.runtime_data.watcher.credentials(WATCH_ID).auth_key
 
     diagnostics = await get_diagnostics_for_config_entry(

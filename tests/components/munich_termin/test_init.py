@@ -5,7 +5,11 @@ from __future__ import annotations
 from typing import Any
 from unittest.mock import patch
 
-from homeassistant.config_entries import ConfigEntryState, ConfigSubentryData
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigEntryState,
+    ConfigSubentryData,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import (
     device_registry as dr,
@@ -21,7 +25,16 @@ from custom_components.munich_termin.coordinator import signal_event
 from mta_client import MTAConnectionError
 from mta_client.simulator import SimulatorServer
 
-from .conftest import EMAIL, setup_entry, watch_data, watch_id
+from .conftest import EMAIL, setup_entry, state_of, watch_data, watch_id
+
+
+def entry_state(entry: ConfigEntry) -> ConfigEntryState:
+    """``entry.state`` read afresh.
+
+    mypy keeps an asserted ``entry.state`` narrowed across the await that
+    unloads the entry, which would make the asserts after it unreachable.
+    """
+    return entry.state
 
 
 async def test_setup_and_unload(
@@ -31,7 +44,7 @@ async def test_setup_and_unload(
     device_registry: dr.DeviceRegistry,
     entity_registry: er.EntityRegistry,
 ) -> None:
-    assert loaded_entry.state is ConfigEntryState.LOADED
+    assert entry_state(loaded_entry) is ConfigEntryState.LOADED
     data = loaded_entry.runtime_data
     assert data.alerts is not None
     sid = watch_id(loaded_entry)
@@ -49,7 +62,7 @@ async def test_setup_and_unload(
     assert service.config_subentry_id is None
     assert device.via_device_id == service.id
     # The first look found the fixed slots and showed them on the event entity.
-    assert hass.states.get("event.wohnsitz_events").attributes["event_type"] == (
+    assert state_of(hass, "event.wohnsitz_events").attributes["event_type"] == (
         "slot_found"
     )
     assert server.simulator.stats.requests_by_route["available-calendar/"] >= 1
@@ -57,7 +70,7 @@ async def test_setup_and_unload(
     assert await hass.config_entries.async_unload(loaded_entry.entry_id)
     await hass.async_block_till_done()
     assert loaded_entry.state is ConfigEntryState.NOT_LOADED
-    assert hass.states.get("sensor.wohnsitz_earliest_slot").state == "unavailable"
+    assert state_of(hass, "sensor.wohnsitz_earliest_slot").state == "unavailable"
     requests = sum(server.simulator.stats.requests_by_route.values())
     # Nothing is left running that would keep asking.
     await hass.async_block_till_done()
@@ -83,7 +96,7 @@ async def test_reload_resumes_without_reporting_again(
     assert loaded_entry.state is ConfigEntryState.LOADED
     # The reported slots were kept in Home Assistant's store: nothing is new.
     assert fired == []
-    assert hass.states.get("sensor.wohnsitz_fitting_slots").state != "0"
+    assert state_of(hass, "sensor.wohnsitz_fitting_slots").state != "0"
 
 
 async def test_remove_deletes_the_state(

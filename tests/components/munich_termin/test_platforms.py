@@ -6,7 +6,7 @@ from datetime import timedelta
 from unittest.mock import Mock, patch
 
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.components.calendar import DOMAIN as CALENDAR_DOMAIN
+from homeassistant.components.calendar.const import DOMAIN as CALENDAR_DOMAIN
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
@@ -22,7 +22,7 @@ from syrupy.assertion import SnapshotAssertion
 from custom_components.munich_termin.const import SUBENTRY_WATCH
 from mta_client.simulator import SimulatorServer
 
-from .conftest import setup_entry, watch_data, watch_id
+from .conftest import response_of, setup_entry, state_of, watch_data, watch_id
 
 
 @pytest.fixture(autouse=True)
@@ -73,7 +73,7 @@ async def test_noisy_diagnostics_are_disabled(
         entry = entity_registry.async_get(f"sensor.munich_termin_{name}")
         assert entry is not None
         assert entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
-    assert hass.states.get("sensor.munich_termin_last_successful_check").state != (
+    assert state_of(hass, "sensor.munich_termin_last_successful_check").state != (
         "unknown"
     )
 
@@ -90,7 +90,7 @@ async def test_calendar_events(
         blocking=True,
         return_response=True,
     )
-    events = response["calendar.wohnsitz_slots"]["events"]
+    events = response_of(response)["calendar.wohnsitz_slots"]["events"]
     assert events
     first = events[0]
     assert first["summary"] == "Free slot: Bürgerbüro Ruppertstraße"
@@ -109,7 +109,7 @@ async def test_calendar_events(
         blocking=True,
         return_response=True,
     )
-    assert none["calendar.wohnsitz_slots"]["events"] == []
+    assert response_of(none)["calendar.wohnsitz_slots"]["events"] == []
 
 
 async def test_calendar_in_german(
@@ -138,14 +138,14 @@ async def test_switch_needs_the_persons_data(
         ],
     )
     await setup_entry(hass, entry)
-    assert hass.states.get("switch.anonymous_auto_booking").state == "unavailable"
+    assert state_of(hass, "switch.anonymous_auto_booking").state == "unavailable"
 
 
 async def test_switch_turns_auto_booking_on_and_off(
     hass: HomeAssistant, loaded_entry: MockConfigEntry
 ) -> None:
     sid = watch_id(loaded_entry)
-    assert hass.states.get("switch.wohnsitz_auto_booking").state == "off"
+    assert state_of(hass, "switch.wohnsitz_auto_booking").state == "off"
     await hass.services.async_call(
         "switch",
         "turn_on",
@@ -157,7 +157,7 @@ async def test_switch_turns_auto_booking_on_and_off(
     # Reloaded with auto-booking: the engine booked the earliest fitting slot.
     watch = loaded_entry.runtime_data.watches[sid]
     assert watch.auto_book is True
-    assert hass.states.get("switch.wohnsitz_auto_booking").state == "on"
+    assert state_of(hass, "switch.wohnsitz_auto_booking").state == "on"
     await hass.services.async_call(
         "switch",
         "turn_off",
@@ -166,4 +166,4 @@ async def test_switch_turns_auto_booking_on_and_off(
     )
     await hass.async_block_till_done()
     assert loaded_entry.subentries[sid].data["auto_book"] is False
-    assert hass.states.get("switch.wohnsitz_auto_booking").state == "off"
+    assert state_of(hass, "switch.wohnsitz_auto_booking").state == "off"

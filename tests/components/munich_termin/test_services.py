@@ -36,7 +36,7 @@ from mta_client.exceptions import MTAOutdatedAPIError
 from mta_client.simulator import SimulatorServer
 from mta_client.watch import BookingState
 
-from .conftest import EMAIL, ORLEANS, RUPPERT, WATCH_ID, WOHNSITZ
+from .conftest import EMAIL, ORLEANS, RUPPERT, WATCH_ID, WOHNSITZ, state_of
 
 BOOK = "mta_client.watcher.Watcher.book"
 
@@ -58,13 +58,13 @@ async def _error(
 
 
 def _earliest(hass: HomeAssistant) -> dict[str, Any]:
-    return dict(hass.states.get("sensor.wohnsitz_earliest_slot").attributes)
+    return dict(state_of(hass, "sensor.wohnsitz_earliest_slot").attributes)
 
 
 async def test_book_earliest_then_confirm_and_cancel(
     hass: HomeAssistant, loaded_entry: MockConfigEntry, server: SimulatorServer
 ) -> None:
-    earliest = hass.states.get("sensor.wohnsitz_earliest_slot").state
+    earliest = state_of(hass, "sensor.wohnsitz_earliest_slot").state
     result = await _call(hass, "book", {"watch": WATCH_ID})
     booking = result["booking"]
     assert booking["watch"] == WATCH_ID
@@ -76,9 +76,9 @@ async def test_book_earliest_then_confirm_and_cancel(
     assert booking["activation_deadline"]
     assert "auth_key" not in booking
     await hass.async_block_till_done()
-    assert hass.states.get("sensor.wohnsitz_booking_status").state == "booked"
-    assert hass.states.get("sensor.wohnsitz_activation_deadline").state != "unknown"
-    assert hass.states.get("event.wohnsitz_events").attributes["event_type"] == "booked"
+    assert state_of(hass, "sensor.wohnsitz_booking_status").state == "booked"
+    assert state_of(hass, "sensor.wohnsitz_activation_deadline").state != "unknown"
+    assert state_of(hass, "event.wohnsitz_events").attributes["event_type"] == "booked"
 
     # One booking per watch.
     err = await _error(hass, "book", {"watch": WATCH_ID})
@@ -90,7 +90,7 @@ async def test_book_earliest_then_confirm_and_cancel(
     result = await _call(hass, "confirm", {"link": link})
     assert result["booking"]["state"] == "confirmed"
     await hass.async_block_till_done()
-    assert hass.states.get("sensor.wohnsitz_booking_status").state == "confirmed"
+    assert state_of(hass, "sensor.wohnsitz_booking_status").state == "confirmed"
 
     result = await _call(hass, "cancel", {"watch": WATCH_ID})
     assert result["booking"]["state"] == "cancelled"
@@ -114,7 +114,7 @@ async def test_book_by_device_without_response(
 async def test_book_an_offer(
     hass: HomeAssistant, loaded_entry: MockConfigEntry
 ) -> None:
-    slots = hass.states.get("sensor.wohnsitz_fitting_slots").attributes["slots"]
+    slots = state_of(hass, "sensor.wohnsitz_fitting_slots").attributes["slots"]
     second = slots[1]
     result = await _call(hass, "book", {"offer": second["offer"]})
     assert result["booking"]["start"] == second["start"]
@@ -123,7 +123,7 @@ async def test_book_an_offer(
 async def test_book_a_given_slot(
     hass: HomeAssistant, loaded_entry: MockConfigEntry
 ) -> None:
-    slots = hass.states.get("sensor.wohnsitz_fitting_slots").attributes["slots"]
+    slots = state_of(hass, "sensor.wohnsitz_fitting_slots").attributes["slots"]
     start = datetime.fromisoformat(slots[2]["start"])
     result = await _call(
         hass,
@@ -136,7 +136,7 @@ async def test_book_a_given_slot(
 async def test_book_a_given_slot_in_local_time(
     hass: HomeAssistant, loaded_entry: MockConfigEntry
 ) -> None:
-    slots = hass.states.get("sensor.wohnsitz_fitting_slots").attributes["slots"]
+    slots = state_of(hass, "sensor.wohnsitz_fitting_slots").attributes["slots"]
     start = datetime.fromisoformat(slots[3]["start"])
     # Without a zone, the start is Home Assistant's local time.
     local = start.astimezone(dt_util.get_default_time_zone()).replace(tzinfo=None)
@@ -153,7 +153,7 @@ async def test_taken_slot_says_what_to_do(
 ) -> None:
     attributes = _earliest(hass)
     start = datetime.fromisoformat(
-        hass.states.get("sensor.wohnsitz_earliest_slot").state
+        state_of(hass, "sensor.wohnsitz_earliest_slot").state
     )
     server.simulator.take_slot(RUPPERT, start, minutes=15)
     err = await _error(hass, "book", {"offer": attributes["offer"]})
@@ -287,7 +287,7 @@ async def test_button_books_the_earliest(
         blocking=True,
     )
     await hass.async_block_till_done()
-    assert hass.states.get("sensor.wohnsitz_booking_status").state == "booked"
+    assert state_of(hass, "sensor.wohnsitz_booking_status").state == "booked"
 
 
 # --- find_slots -------------------------------------------------------------------

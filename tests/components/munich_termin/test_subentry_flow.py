@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 from unittest.mock import patch
 
-from homeassistant.config_entries import SOURCE_USER
+from homeassistant.config_entries import SOURCE_USER, SubentryFlowResult
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.util import dt as dt_util
@@ -25,6 +25,7 @@ from .conftest import (
     RUPPERT,
     TELEPHONE,
     WOHNSITZ,
+    form_schema,
     watch_id,
 )
 
@@ -44,13 +45,15 @@ FILTERS = {
 BOOKING = {"family_name": FAMILY_NAME, "email": EMAIL, "auto_book": True}
 
 
-async def _start(hass: HomeAssistant, entry: MockConfigEntry) -> dict[str, Any]:
+async def _start(hass: HomeAssistant, entry: MockConfigEntry) -> SubentryFlowResult:
     return await hass.config_entries.subentries.async_init(
         (entry.entry_id, SUBENTRY_WATCH), context={"source": SOURCE_USER}
     )
 
 
-async def _next(hass: HomeAssistant, result: dict[str, Any], data: dict[str, Any]):
+async def _next(
+    hass: HomeAssistant, result: SubentryFlowResult, data: dict[str, Any]
+) -> SubentryFlowResult:
     return await hass.config_entries.subentries.async_configure(result["flow_id"], data)
 
 
@@ -58,20 +61,22 @@ async def test_add_watch(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> 
     result = await _start(hass, loaded_entry)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "services"
-    options = result["data_schema"].schema["services"].config["options"]
+    options = form_schema(result).schema["services"].config["options"]
     assert {"value": str(WOHNSITZ), "label": "Wohnsitzanmeldung"} in options
 
     result = await _next(hass, result, {"services": [str(WOHNSITZ)]})
     assert result["step_id"] == "counts"
     result = await _next(hass, result, {"Wohnsitzanmeldung": 2})
     assert result["step_id"] == "filters"
-    offices = result["data_schema"].schema["office_ids"].config["options"]
+    offices = form_schema(result).schema["office_ids"].config["options"]
     assert {"value": str(RUPPERT), "label": "Bürgerbüro Ruppertstraße"} in offices
     assert all(o["value"] != str(EINBUERGERUNGSBEHOERDE) for o in offices)
 
     result = await _next(hass, result, FILTERS)
     assert result["step_id"] == "booking"
-    assert result["description_placeholders"]["email_required"].startswith("Bürgerbüro")
+    placeholders = result["description_placeholders"]
+    assert placeholders is not None
+    assert placeholders["email_required"].startswith("Bürgerbüro")
     result = await _next(hass, result, BOOKING)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == "Wohnsitzanmeldung"
@@ -302,7 +307,7 @@ async def test_reconfigure_keeps_settings_without_a_relative_window(
     result = await loaded_entry.start_subentry_reconfigure_flow(hass, subentry_id)
     result = await _next(hass, result, {"services": [str(WOHNSITZ)]})
     result = await _next(hass, result, {"Wohnsitzanmeldung": 1})
-    schema = result["data_schema"].schema
+    schema = form_schema(result).schema
     suggested = {
         str(key): (key.description or {}).get("suggested_value") for key in schema
     }

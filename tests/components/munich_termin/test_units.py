@@ -37,7 +37,15 @@ from mta_client.simulator import SimulatorServer
 from mta_client.store import StoreError
 from mta_client.watch import BookingEvent, BookingState
 
-from .conftest import EMAIL, FAMILY_NAME, RUPPERT, WATCH_ID, setup_entry, watch_data
+from .conftest import (
+    EMAIL,
+    FAMILY_NAME,
+    RUPPERT,
+    WATCH_ID,
+    setup_entry,
+    state_of,
+    watch_data,
+)
 
 
 def test_offer_round_trip() -> None:
@@ -172,12 +180,12 @@ async def test_auto_booking_in_the_background(
     await setup_entry(hass, entry)
     # The booking runs as the entry's background task.
     await hass.async_block_till_done(wait_background_tasks=True)
-    assert hass.states.get("sensor.wohnsitz_booking_status").state == "booked"
-    event = hass.states.get("event.wohnsitz_events")
+    assert state_of(hass, "sensor.wohnsitz_booking_status").state == "booked"
+    event = state_of(hass, "event.wohnsitz_events")
     assert event.attributes["event_type"] == "booked"
     assert event.attributes["activation_deadline"]
     # The next poll carries the same event: it is not shown twice.
     await entry.runtime_data.coordinator.async_refresh()
     await hass.async_block_till_done()
-    assert hass.states.get("event.wohnsitz_events").last_changed == event.last_changed
+    assert state_of(hass, "event.wohnsitz_events").last_changed == event.last_changed
     assert server.simulator.stats.reservations == 1
