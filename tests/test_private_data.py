@@ -59,6 +59,13 @@ TEXT = "Kuckucksei-Geheimnis 4711"
 TEXT2 = "Zweiter Vermerk Hollerstaude"
 BOT_TOKEN = "7012345678:AAHquaxlPrivateBotToken_0123456789xyz"
 CHAT = 4242
+CONTACT = {
+    "family_name": NAME,
+    "email": EMAIL,
+    "telephone": PHONE,
+    "custom_textfield": TEXT,
+    "custom_textfield2": TEXT2,
+}
 
 # The city's side and Telegram's side: they must know the values.
 _REMOTE_LOGGERS = (
@@ -241,12 +248,13 @@ def activation_link(sim: Simulator, process_id: int) -> str:
     return sim.outbox.activation_link(process_id)
 
 
-def test_command_line_flow(  # noqa: PLR0915 - one flow, many looks
+def test_command_line_flow(  # noqa: PLR0915, PLR0917 - one flow; fixtures
     served: SimulatorThread,
     sim: Simulator,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     mta = Runner(served, capsys)
@@ -291,6 +299,37 @@ def test_command_line_flow(  # noqa: PLR0915 - one flow, many looks
         assert mta("confirm", link)[0] == 0, mta.texts
         assert mta("cancel", link, "--json")[0] == 0, mta.texts
 
+    # Credentials on the command line: a stale key, one from the environment,
+    # one that is no key at all (it holds the name).
+    process_id = str(first.process_id)
+    stale = mta.auth_keys[first.process_id][0]
+    code, _ = mta("cancel", "--process-id", process_id, "--auth-key", stale)
+    assert code != 0
+    monkeypatch.setenv("MTA_AUTH_KEY", stale)
+    assert mta("cancel", "--process-id", process_id, "--json")[0] != 0
+    monkeypatch.delenv("MTA_AUTH_KEY")
+    code, _ = mta("cancel", "--process-id", process_id, "--auth-key", NAME)
+    assert code == cli.ExitCode.USAGE
+    # The plan of a booking watch, and a watch file that holds the person.
+    assert mta(*watched, "--book", "--explain")[0] == 0, mta.texts
+    watch_file = tmp_path / "watches.json"
+    watch_file.write_text(
+        json.dumps(
+            [
+                {
+                    "id": "from-file",
+                    "services": [{"service_id": WOHNSITZ}],
+                    "office_ids": [PASING],
+                    "auto_book": True,
+                    "contact": {**CONTACT, "email": f"{NAME}@@{EMAIL}"},
+                }
+            ]
+        ),
+        encoding="utf-8",
+    )
+    code, _ = mta("watch", "--file", str(watch_file), "--once", "--no-state")
+    assert code == cli.ExitCode.USAGE
+
     # A bad e-mail address that holds the name is refused without echoing it.
     bad_email = f"{NAME}@@{EMAIL}"
     code, _ = mta("book", *where, "--earliest", "--email", bad_email)
@@ -307,7 +346,7 @@ def test_command_line_flow(  # noqa: PLR0915 - one flow, many looks
     found = leaks(secrets, {**mta.texts, **log_texts(caplog)})
     assert not found, found
     # Nothing else written holds them: only the state and the token files.
-    kept = {state, state_json, tokens}
+    kept = {state, state_json, tokens, watch_file}
     files = {
         str(path): path.read_text(encoding="utf-8", errors="replace")
         for path in tmp_path.rglob("*")
@@ -352,15 +391,6 @@ def raised(texts: dict[str, str], name: str, err: BaseException) -> None:
             texts[f"fields of {name} [{depth}]"] = repr(vars(seen))
         seen = seen.__cause__ or seen.__context__
         depth += 1
-
-
-CONTACT = {
-    "family_name": NAME,
-    "email": EMAIL,
-    "telephone": PHONE,
-    "custom_textfield": TEXT,
-    "custom_textfield2": TEXT2,
-}
 
 
 async def test_library_and_telegram_flow(  # noqa: PLR0915 - one flow, many looks
