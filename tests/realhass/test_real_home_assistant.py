@@ -51,6 +51,15 @@ BOOK_BUTTON_AUTOMATION = """\
       telegram_chat: {notify}
       chat_id: "{chat}"
       send_offers: false
+- id: munich_termin_status
+  alias: Termin status
+  use_blueprint:
+    path: munich_termin/telegram_status_command.yaml
+    input:
+      earliest_sensors:
+        - sensor.anna_earliest_slot
+      chat_ids:
+        - "{chat}"
 """
 RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ [A-Z]+ ")
 OURS = re.compile(r"\[(custom_components\.munich_termin|mta_client)[^\]]*\]")
@@ -141,7 +150,7 @@ def _entity(states: list[dict[str, Any]], prefix: str, suffix: str) -> dict[str,
 
 
 @pytest.mark.timeout(900)
-async def test_real_home_assistant_end_to_end(  # noqa: PLR0915 - one scenario
+async def test_real_home_assistant_end_to_end(  # noqa: C901, PLR0915 - one scenario
     real_hass: RealHass, simulator: Service, telegram: Service
 ) -> None:
     hass = real_hass
@@ -281,6 +290,18 @@ async def test_real_home_assistant_end_to_end(  # noqa: PLR0915 - one scenario
         and "Bürgerbüro Pasing" in str(event.get("location"))
     ]
     assert appointment, events
+
+    # The status blueprint: /termin in the allowed chat answers with the watch.
+    await telegram.post("/_standin/send", {"chat_id": CHAT_ID, "text": "/termin"})
+
+    async def status_answer() -> str | None:
+        chats = (await telegram.get("/_standin/messages"))["chats"]
+        texts = [str(m["text"]) for m in chats.get(str(CHAT_ID), [])]
+        return next((t for t in texts if t.startswith("Munich Termin")), None)
+
+    answer = await _until(status_answer, what="the /termin answer")
+    assert "Anna" in answer
+    assert "booking confirmed" in answer
 
     # 6. The auto-booking watch: slow down its update so hass restarts mid-booking.
     await simulator.post(
