@@ -74,6 +74,7 @@ from datetime import datetime, timedelta
 import gc
 import itertools
 import json
+import logging
 import math
 import os
 from pathlib import Path
@@ -1108,6 +1109,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.days <= 0 or args.watches < 1:
         parser.error("--days must be positive and --watches at least 1")
+    # A month of faults makes the library log thousands of warnings.
+    logging.getLogger("mta_client").setLevel(logging.ERROR)
     started = time.perf_counter()
     result: dict[str, Any] = {
         "params": {
