@@ -177,7 +177,7 @@ RELEASE_WINDOWS = (
         start=time(0),
         end=time(6),
         lead_days=(42, 42),
-        weight=0.5,
+        weight=0.75,
     ),
 )
 

@@ -204,15 +204,16 @@ class PollPolicy:
     """
 
     requests_per_day: float = 660.0
-    group_exponent: float = 0.5
+    group_exponent: float = 0.6
     relaxed_factor: float = 0.5
     urgent_factor: float = 2.0
-    max_looks_per_minute: int = 3
+    max_looks_per_minute: int = 4
     minute_offsets: tuple[tuple[float, ...], ...] = (
         (18.0,),
         (14.0, 34.0),
         (8.0, 20.0, 36.0),
         (6.0, 16.0, 27.0, 42.0),
+        (6.0, 16.0, 26.0, 37.0, 48.0),
     )
     day_weight: float = 0.08
     night_weight: float = 0.02
@@ -227,7 +228,7 @@ class PollPolicy:
     min_city_interval: float = 30.0
     cron_offset: float | None = 4.0
     day_interval: float = 600.0
-    day_every: int = 6
+    day_every: int = 4
     day_interval_min: float = 60.0
     budget_share: float = 0.5
     days_per_watch: int = 3
