@@ -25,9 +25,14 @@ from typing import Any
 from urllib.parse import quote
 
 from homeassistant.components.system_health import DOMAIN as SYSTEM_HEALTH
-from homeassistant.config_entries import ConfigSubentryData, ConfigSubentryDataWithId
+from homeassistant.config_entries import (
+    SOURCE_USER,
+    ConfigSubentryData,
+    ConfigSubentryDataWithId,
+)
 from homeassistant.const import ATTR_SERVICE_DATA, EVENT_CALL_SERVICE, MATCH_ALL
 from homeassistant.core import Event, HomeAssistant, ServiceCall
+from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
@@ -59,7 +64,7 @@ from mta_client.models import _link_token  # the base64 part of a link
 from mta_client.simulator import SimulatorServer
 from mta_client.telegram_standin import TelegramStandin, TelegramStandinServer
 
-from .conftest import WATCH_ID, WOHNSITZ, setup_entry, watch_data
+from .conftest import RUPPERT, WATCH_ID, WOHNSITZ, form_schema, setup_entry, watch_data
 
 NAME = "Zwetschgenbaum-Quaxlhuber"
 EMAIL = "quaxl.zwetschgenbaum@example.org"
@@ -205,6 +210,38 @@ class Capture:
         self.error(f"error of {action}", info.value)
         return info.value
 
+    async def add_watch_by_flow(self, entry: MockConfigEntry) -> None:
+        """Add a watch with auto-booking; a bad e-mail address first."""
+        flows = self.hass.config_entries.subentries
+        # The Bürgerbüro has no second remark field.
+        contact = {k: v for k, v in CONTACT.items() if k != "custom_textfield2"}
+        result = await flows.async_init(
+            (entry.entry_id, SUBENTRY_WATCH), context={"source": SOURCE_USER}
+        )
+        steps = [
+            {"services": [str(WOHNSITZ)]},
+            {
+                "office_ids": [str(RUPPERT)],
+                "within_days": 28,
+                "weekdays": ["mon", "tue", "wed", "thu", "fri"],
+            },
+            {**contact, "email": f"{NAME}@@{EMAIL}", "auto_book": True},
+            {**contact, "auto_book": True},
+        ]
+        while steps:
+            if result["step_id"] == "counts":
+                data = {str(key): 1 for key in form_schema(result).schema}
+            else:
+                data = steps.pop(0)
+            result = await flows.async_configure(result["flow_id"], data)
+            self.add(f"flow errors after {result.get('step_id')}", result.get("errors"))
+            self.add("flow placeholders", result.get("description_placeholders"))
+            if result["type"] is not FlowResultType.FORM:
+                break
+        assert result["type"] is FlowResultType.CREATE_ENTRY, result
+        self.add("flow title", result["title"])
+        await self.hass.async_block_till_done()
+
     async def shown(self, entry: MockConfigEntry) -> None:
         """Diagnostics, states, repairs, system health, notifications, signals."""
         hass = self.hass
@@ -285,6 +322,16 @@ async def test_home_assistant_flow(  # noqa: PLR0915, PLR0917 - one flow; fixtur
     links.append(sim.outbox.activation_link(second.process_id))
     await seen.call("find_slots", {"services": [f"{WOHNSITZ}:1"]})
     await hass.async_block_till_done()
+
+    # A second watch through the flow: a mistake first, then one whose
+    # auto-booking fails (the city errs on the person's data). The entry
+    # reloads and resumes the first watch's booking from its Store.
+    sim.faults.add(kind="server_error", route="update-appointment/", times=None)
+    await seen.add_watch_by_flow(config_entry)
+    (other,) = set(config_entry.subentries) - {WATCH_ID}
+    await until(lambda: config_entry.runtime_data.watcher.status(other).booking.reason)
+    await hass.async_block_till_done()
+    assert config_entry.runtime_data.watcher.credentials(WATCH_ID) is not None
     alerts = config_entry.runtime_data.alerts
     assert alerts is not None
     assert alerts.queue is not None
