@@ -15,15 +15,25 @@ What it does, and the pacing it keeps:
   group is asked in one ``available-calendar/`` request, and the later days a
   watch still needs cost one request each, asked at once when such a day
   first becomes bookable and refreshed slowly after that.
-* Requests are paced through the client's request budget, so a 429 does not
-  happen under default settings however many watches there are: the
-  intervals stretch when the groups would need more than a share of the
-  server's limit.
-* Looks come just after the city's per-minute cron, more often inside the
-  city's published release windows (Europe/Berlin: weekdays 7-8 same-day
-  slots, 9-11 next week, overnight six weeks ahead) than outside them.
-  Against the city's own server no group is looked at more often than every
-  :attr:`PollPolicy.min_city_interval` seconds.
+* Each group spends an explicit budget, :attr:`PollPolicy.requests_per_day`
+  (scaled by its size and the urgency of its watches; :meth:`Watcher.explain`
+  shows the plan), where new slots are likeliest: a few looks a minute,
+  spread over the seconds after the city's per-minute cron, inside the
+  release windows (Europe/Berlin: weekdays 7-8 same-day slots, 9-11 next
+  week, the night before six weeks ahead) that may bring a slot earlier
+  than any its watches know; a look every few minutes outside them, fewer
+  at night; and a look when a vanished slot may come back (15 and 30
+  minutes: the city's reservation and activation timeouts). A day that
+  spent more than planned slows down later.
+* Everything goes through the client's request budget, so a 429 does not
+  happen under default settings however many watches there are: all groups
+  together stay within a share of the server's limit, and since the city
+  forgets its count only after a minute without requests, the watcher
+  falls silent for that minute right after a minute's last look, before
+  the count would run out in the middle of the next one.
+* With :meth:`PollPolicy.with_interval` (``mta watch --interval``) it looks
+  at a fixed pace instead; against the city's own server never more often
+  than every :attr:`PollPolicy.min_city_interval` seconds.
 * The captcha token is renewed just before the look that would need a new
   one, so neither a search nor a booking waits for proof-of-work.
 * Each new fitting slot is reported once per watch, and again only after it
