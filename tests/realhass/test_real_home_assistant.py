@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 import re
 import time
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -131,7 +131,7 @@ async def _add_watch(
         f"/api/config/config_entries/subentries/flow/{result['flow_id']}", booking
     )
     assert result["type"] == "create_entry", result
-    return result
+    return cast("dict[str, Any]", result)
 
 
 def hass_state(states: list[dict[str, Any]], entity_id: str) -> str:
