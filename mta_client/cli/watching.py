@@ -205,6 +205,13 @@ def _worth_a_line(count: int) -> bool:
     return count in {1, 2, 5}
 
 
+def _seconds(value: float) -> str:
+    """``900``, ``60``, or ``0.5`` for the short pauses of a fast simulator."""
+    if value >= 10:  # noqa: PLR2004
+        return f"{value:.0f}"
+    return f"{value:.1f}".removesuffix(".0")
+
+
 def _error_key(err: MTAError) -> tuple[str, str | None, int | None]:
     """What makes two failures "the same": not their messages (retry times)."""
     code = err.error_code if isinstance(err, MTAApiError) else None
@@ -241,13 +248,11 @@ class FailureReport:
         _LOGGER.warning("%s failed (%d times): %s", what, count, message)
         if not _worth_a_line(count):
             return
+        later = f"next try in {_seconds(retry_in)} s"
         if count == 1:
-            self.out.note(f"{what} failed: {message}; next try in {retry_in:.0f} s")
+            self.out.note(f"{what} failed: {message}; {later}")
         else:
-            self.out.note(
-                f"{what} still failing ({count} times): {message}; "
-                f"next try in {retry_in:.0f} s"
-            )
+            self.out.note(f"{what} still failing ({count} times): {message}; {later}")
         if self.out.json_mode:
             self.out.json_line(
                 {
