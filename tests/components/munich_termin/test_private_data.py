@@ -46,6 +46,7 @@ from pytest_homeassistant_custom_component.common import (
     get_system_health_info,
 )
 
+from custom_components.munich_termin.alerts import ISSUE_TELEGRAM_REJECTED
 from custom_components.munich_termin.const import (
     CONF_ALERT_GONE,
     CONF_BASE_URL,
@@ -56,13 +57,13 @@ from custom_components.munich_termin.const import (
     DOMAIN,
     SUBENTRY_WATCH,
 )
-from custom_components.munich_termin.coordinator import signal_event
+from custom_components.munich_termin.coordinator import ISSUE_CONTACT, signal_event
 from custom_components.munich_termin.diagnostics import (
     async_get_config_entry_diagnostics,
 )
 from mta_client.models import _link_token  # the base64 part of a link
 from mta_client.simulator import SimulatorServer
-from mta_client.telegram_standin import TelegramStandin, TelegramStandinServer
+from mta_client.telegram_standin import Fault, TelegramStandin, TelegramStandinServer
 
 from .conftest import RUPPERT, WATCH_ID, WOHNSITZ, form_schema, setup_entry, watch_data
 
@@ -99,6 +100,9 @@ _REMOTE_LOGGERS = (
     # The test harness's Store logs what it writes: the Store is checked below.
     "pytest_homeassistant_custom_component.common",
 )
+UMSCHREIBUNG = 1071896
+FUEHRERSCHEINSTELLE = 10308174
+UNSUITABLE_ID = "01JWATCHUNSUITABLE00000000"
 ENGINE_STORE = f"{DOMAIN}.01JENTRYPRIVATE00000000000"
 
 
@@ -139,7 +143,21 @@ def subentries_fixture() -> list[ConfigSubentryData]:
             subentry_type=SUBENTRY_WATCH,
             title="Wohnsitz",
             unique_id=None,
-        )
+        ),
+        # The Führerscheinstelle needs an e-mail address: this watch is set
+        # aside with a repair that names the field, never a value.
+        ConfigSubentryDataWithId(
+            data=watch_data(
+                services=[{"service_id": UMSCHREIBUNG, "count": 1}],
+                office_ids=[FUEHRERSCHEINSTELLE],
+                contact={k: v for k, v in CONTACT.items() if k != "email"},
+                auto_book=True,
+            ),
+            subentry_id=UNSUITABLE_ID,
+            subentry_type=SUBENTRY_WATCH,
+            title="Führerschein",
+            unique_id=None,
+        ),
     ]
 
 
@@ -328,7 +346,7 @@ async def test_home_assistant_flow(  # noqa: PLR0915, PLR0917 - one flow; fixtur
     # reloads and resumes the first watch's booking from its Store.
     sim.faults.add(kind="server_error", route="update-appointment/", times=None)
     await seen.add_watch_by_flow(config_entry)
-    (other,) = set(config_entry.subentries) - {WATCH_ID}
+    (other,) = set(config_entry.subentries) - {WATCH_ID, UNSUITABLE_ID}
     await until(lambda: config_entry.runtime_data.watcher.status(other).booking.reason)
     await hass.async_block_till_done()
     assert config_entry.runtime_data.watcher.credentials(WATCH_ID) is not None
@@ -337,6 +355,20 @@ async def test_home_assistant_flow(  # noqa: PLR0915, PLR0917 - one flow; fixtur
     assert alerts.queue is not None
     await asyncio.wait_for(alerts.queue.join(), 20)
     await hass.async_block_till_done()
+    resumed_store = dumped(hass_storage[ENGINE_STORE])
+
+    # Telegram rejects the token now: a repair and a reauth flow.
+    standin.standin.faults.append(Fault(method="*", status=401, count=-1))
+    await seen.call("cancel", {"watch": WATCH_ID})
+    await until(
+        lambda: ir.async_get(hass).async_get_issue(DOMAIN, ISSUE_TELEGRAM_REJECTED)
+    )
+    await hass.async_block_till_done()
+    for number, flow in enumerate(hass.config_entries.flow.async_progress()):
+        seen.add(f"flow in progress {number}", flow)
+    assert ir.async_get(hass).async_get_issue(
+        DOMAIN, f"{ISSUE_CONTACT}_{UNSUITABLE_ID}"
+    )
 
     # What it shows.
     await seen.shown(config_entry)
@@ -388,9 +420,10 @@ async def test_home_assistant_flow(  # noqa: PLR0915, PLR0917 - one flow; fixtur
         leak.split(" in ", 1)[0] for leak in leaks(PERSON | TOKEN, {"e": entries})
     }
     engine = dumped(hass_storage[ENGINE_STORE])
-    assert second.auth_key in engine
     assert auth_keys[0] in booked_store
+    assert auth_keys[2] in resumed_store
     personal_in_store = leaks(
-        PERSON | TOKEN, {"engine store": engine, "booked": booked_store}
+        PERSON | TOKEN,
+        {"engine store": engine, "booked": booked_store, "resumed": resumed_store},
     )
     assert not personal_in_store, personal_in_store
