@@ -178,7 +178,8 @@ def parse_state(data: dict[str, Any]) -> WatcherState:
         return WatcherState()
     version = data.get("version", 1)
     if isinstance(version, bool) or not isinstance(version, int):
-        msg = f"the stored watch state has no version number (version: {version!r})"
+        shown = json.dumps(version)[:40]  # as the file has it: true, "2"
+        msg = f"the stored watch state has no version number (version: {shown})"
         raise StoreError(msg)
     if version == 1:
         data = _migrate_v1(data)
