@@ -40,6 +40,7 @@ from .output import Output
 from .parsing import build_parser
 from .session import TOKEN_FILE, BudgetNotice, TokenFile, state_folder
 from .slots import SlotQuery, plan_query, show_slots
+from .telegram import TelegramRelay, telegram_settings
 from .watchdefs import check_file_conflicts, watches_from_args
 from .watching import (
     FailureReport,
@@ -294,6 +295,12 @@ async def _watch(client: MTAClient, out: Output, args: argparse.Namespace) -> Ex
         failures = FailureReport(out=out, server=server)
         catalogue = await load_catalogue(client, failures, policy, retry=checks is None)
         watches = watches_from_args(args, catalogue)
+        relay = None
+        if (telegram := telegram_settings(args)) is not None:
+            # Checks the token first: a rejected one ends the command (exit 2).
+            relay = await stack.enter_async_context(
+                TelegramRelay(telegram, catalogue=catalogue, watches=watches)
+            )
         run = WatchRun(
             watches=tuple(watches),
             store=store,
@@ -304,6 +311,7 @@ async def _watch(client: MTAClient, out: Output, args: argparse.Namespace) -> Ex
             lock=False,
             server=server,
             interrupted=await check_state(store, path, catalogue=catalogue),
+            alerts=relay,
         )
         names = {office.id: office.name for office in catalogue.offices}
         return await run_watches(client, out, run, names=names)

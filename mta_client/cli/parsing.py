@@ -14,6 +14,7 @@ from mta_client.watch import TimeRange, parse_weekdays as watch_weekdays
 
 from .exitcodes import EXIT_CODE_HELP
 from .explain import ExplainAction
+from .telegram import add_telegram_arguments
 
 __all__ = [
     "build_parser",
@@ -600,6 +601,7 @@ def _add_watch(watch: argparse.ArgumentParser) -> None:
         "requests a day, looks in and outside the release windows, expected "
         "detection time) and exit without looking for slots",
     )
+    add_telegram_arguments(watch)
     stop = running.add_mutually_exclusive_group()
     stop.add_argument(
         "--once",

@@ -59,7 +59,7 @@ if sys.platform != "win32":
     import fcntl
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from mta_client.client import MTAClient
     from mta_client.models import Catalogue
@@ -546,7 +546,8 @@ class WatchRun:
     until Ctrl-C. ``lock``: take the state file's :class:`StateLock`
     (False when the caller holds it already). ``server``: the server's name
     in messages when it is not the city's. ``interrupted``: bookings an
-    earlier run left in ``reserving`` (see :func:`check_state`).
+    earlier run left in ``reserving`` (see :func:`check_state`). ``alerts``:
+    also told every event (the Telegram relay of ``--telegram-chat``).
     """
 
     watches: tuple[Watch, ...]
@@ -558,6 +559,8 @@ class WatchRun:
     lock: bool = True
     server: str | None = None
     interrupted: Mapping[str, Interrupted] = field(default_factory=dict)
+    alerts: Callable[[WatchEvent], None] | None = None
+    """Also called with every event (``--telegram-chat``: the Telegram relay)."""
 
 
 async def run_watches(
@@ -583,11 +586,18 @@ async def run_watches(
         printer.requests = client.budget.sent
         printer.after_look(result, clock_time=watcher.clock.time())
 
+    alerts = run.alerts
+
+    def on_event(event: WatchEvent) -> None:
+        printer(event)
+        if alerts is not None:
+            alerts(event)
+
     watcher = Watcher(
         client,
         store=run.store,
         policy=run.policy,
-        on_event=printer,
+        on_event=printer if alerts is None else on_event,
         after_look=after_look if run.checks is None else None,
     )
     if (notice := client.budget.on_wait) is not None:
