@@ -15,7 +15,7 @@ searched for them. They may only be where they must be kept: the state file
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 import dataclasses
 import json
 import logging
@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 import stat
 import threading
-from typing import Self
+from typing import Any, Self
 from urllib.parse import quote
 
 import aiohttp
@@ -284,7 +284,7 @@ def test_command_line_flow(  # noqa: PLR0915, PLR0917 - one flow; fixtures
 
     # mta watch --book --once (text, then JSON), then confirm and cancel.
     state = tmp_path / "state.json"
-    watched = ("watch", *where, "--once", "--book", *personal)
+    watched: tuple[str, ...] = ("watch", *where, "--once", "--book", *personal)
     assert mta(*watched, "--state", str(state))[0] == 0, mta.texts
     state_json = tmp_path / "state-json.json"
     watched = ("watch", "--service", str(UMSCHREIBUNG), "--office", str(FUEHRERSCHEIN))
@@ -360,8 +360,8 @@ def test_command_line_flow(  # noqa: PLR0915, PLR0917 - one flow; fixtures
     for path in (state, state_json):
         assert_mode_0600(path)
         text = path.read_text(encoding="utf-8")
-        kept = [key for key in booked_keys if key in text]
-        assert len(kept) == 1, path
+        kept_keys = [key for key in booked_keys if key in text]
+        assert len(kept_keys) == 1, path
         personal_leaks = leaks(person(), {str(path): text})
         assert not personal_leaks, personal_leaks
 
@@ -387,8 +387,7 @@ def raised(texts: dict[str, str], name: str, err: BaseException) -> None:
         texts[f"repr of {name} [{depth}]"] = repr(seen)
         texts[f"args of {name} [{depth}]"] = repr(seen.args)
         texts[f"notes of {name} [{depth}]"] = repr(getattr(seen, "__notes__", []))
-        if dataclasses.is_dataclass(seen):
-            texts[f"fields of {name} [{depth}]"] = repr(vars(seen))
+        texts[f"fields of {name} [{depth}]"] = repr(vars(seen))
         seen = seen.__cause__ or seen.__context__
         depth += 1
 
@@ -527,14 +526,15 @@ def test_exceptions_do_not_echo_personal_data() -> None:
         with pytest.raises(ValueError, match=field) as info_:
             ContactDetails.model_validate({**CONTACT, field: value})
         raised(texts, f"validated bad {field}", info_.value)
+    raw: dict[str, Any] = {
+        "id": "w",
+        "services": [{"service_id": WOHNSITZ}],
+        "office_ids": [PASING],
+        "auto_book": True,
+        "contact": {**CONTACT, "email": f"{NAME}@@x"},
+    }
     with pytest.raises(MTAError) as info:
-        Watch(
-            id="w",
-            services=[{"service_id": WOHNSITZ}],
-            office_ids=[PASING],
-            auto_book=True,
-            contact={**CONTACT, "email": f"{NAME}@@x"},
-        )
+        Watch(**raw)
     raised(texts, "watch with a bad contact", info.value)
     key = "c0ffee" * 10 + "beef"
     with pytest.raises(MTAError) as info:
@@ -603,7 +603,7 @@ async def test_failures_do_not_quote_private_data(  # noqa: PLR0915 - one flow
         assert event.process_id is not None
         process = sim.bookings.processes[event.process_id]
         auth_keys = {p.auth_key for p in sim.bookings.processes.values()}
-        calls = {
+        calls: dict[str, Callable[[], Awaitable[object]]] = {
             "get": lambda: client.get_appointment(credentials=credentials),
             "confirm": lambda: client.confirm_appointment(credentials=credentials),
             "cancel": lambda: client.cancel_appointment(credentials=credentials),

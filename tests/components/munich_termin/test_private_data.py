@@ -236,7 +236,7 @@ class Capture:
         result = await flows.async_init(
             (entry.entry_id, SUBENTRY_WATCH), context={"source": SOURCE_USER}
         )
-        steps = [
+        steps: list[dict[str, Any]] = [
             {"services": [str(WOHNSITZ)]},
             {
                 "office_ids": [str(RUPPERT)],
@@ -247,6 +247,7 @@ class Capture:
             {**contact, "auto_book": True},
         ]
         while steps:
+            data: dict[str, Any]
             if result["step_id"] == "counts":
                 data = {str(key): 1 for key in form_schema(result).schema}
             else:
