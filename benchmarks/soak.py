@@ -48,7 +48,7 @@ Invariants (``--json`` prints one object; ``invariants`` says which hold)::
   city's count);
 * ``freshness``: after each fault window ends with no other active, the
   time until each watch's next successful look, against two of its poll
-  cycles: the longest pause between its last successful looks (up to 8)
+  cycles: the longest pause between its last successful looks (up to 16)
   before the fault and inside the window, its first pause after it, or
   the back-off the engine announced for failures meanwhile, whichever is
   longest (its cadence varies with the release windows and the budget);
@@ -291,16 +291,22 @@ class CountingBookings(Bookings):
         super().__init__(*args, **kwargs)
         self.reserved_ids: set[int] = set()
         self.reserved_at: dict[int, float] = {}
+        self.reserved_slot: dict[int, tuple[int, int]] = {}
 
     def reserve(self, data: dict[str, Any], client_ip: str) -> Process:
         process = super().reserve(data, client_ip)
         self.reserved_ids.add(process.process_id)
         self.reserved_at[process.process_id] = process.reserved_at
+        self.reserved_slot[process.process_id] = (process.office_id, process.timestamp)
         return process
 
 
-class Killed(Exception):  # noqa: N818 - what happened to the process
-    """The process was killed: nothing more is written."""
+class Killed(asyncio.CancelledError):
+    """The process was killed: nothing more is written, nothing cleans up.
+
+    A cancellation, so that no ``except Exception`` of the library runs
+    clean-up code (a cancel request) that a killed process never would.
+    """
 
 
 class ProcessStore:
@@ -370,7 +376,7 @@ class Fresh:
     end: float
     gap: float
     """The watch's poll cycle around the fault: the longest pause between
-    its last (up to 8) successful looks before the fault and inside the
+    its last (up to 16) successful looks before the fault and inside the
     window (its cadence varies with the release windows and the budget), or
     the back-off announced for failures meanwhile."""
     first: float | None = None
@@ -422,6 +428,7 @@ class Soak:
         self.kills: Counter[str] = Counter()
         self.restarts: list[float] = []
         self.kill_times: list[float] = []
+        self.reserve_outcomes: dict[tuple[Any, Any], str] = {}
         self.windows: list[Window] = []
         self.active: list[Window] = []
         self.faults: Counter[str] = Counter()
@@ -469,6 +476,7 @@ class Soak:
             task.add_done_callback(self._task_done)
             return task
 
+        self._watch_reserves(client)
         watcher = Watcher(
             client,
             store=store,
@@ -482,6 +490,26 @@ class Soak:
         proc = Proc(session, client, store, watcher, task, tasks)
         self.proc = proc
         return proc
+
+    def _watch_reserves(self, client: MTAClient) -> None:
+        """Note what the client heard of each reserve (to explain orphans)."""
+        original = client.reserve_appointment
+
+        async def reserve(*args: Any, **kwargs: Any) -> Any:
+            key = (kwargs.get("office_id"), kwargs.get("timestamp"))
+            self.reserve_outcomes[key] = "sent, no answer yet"
+            try:
+                answer = await original(*args, **kwargs)
+            except asyncio.CancelledError:
+                self.reserve_outcomes[key] = "killed before the answer"
+                raise
+            except Exception as err:
+                self.reserve_outcomes[key] = type(err).__name__
+                raise
+            self.reserve_outcomes[key] = "answered"
+            return answer
+
+        client.reserve_appointment = reserve  # type: ignore[method-assign]
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         if task.cancelled():
@@ -571,7 +599,7 @@ class Soak:
             if status.last_checked is None:
                 continue
             at = status.last_checked.timestamp()
-            looks = self.looks.setdefault(watch_id, deque(maxlen=8))
+            looks = self.looks.setdefault(watch_id, deque(maxlen=16))
             if looks and looks[-1] >= at:
                 continue
             looks.append(at)
@@ -591,6 +619,11 @@ class Soak:
         self.pending[watch_id] = keep
 
     def window_started(self, window: Window) -> None:
+        # A fault that began before a watch looked again spoils that measure.
+        for watch_id, entries in self.pending.items():
+            spoilt = [e for e in entries if e.first is None]
+            self.unmeasured_ends += len(spoilt)
+            self.pending[watch_id] = [e for e in entries if e.first is not None]
         self.active.append(window)
         self.windows.append(window)
         self.faults[window.kind] += 1
@@ -898,7 +931,12 @@ class Soak:
             )
             if any(r - 60 <= at <= r for r in self.kill_times):
                 kinds.append("kill")
-            orphans.append({"at_s": round(at - START), "during": kinds})
+            heard = self.reserve_outcomes.get(
+                self.bookings.reserved_slot[process_id], "never asked"
+            )
+            orphans.append(
+                {"at_s": round(at - START), "during": kinds, "client": heard}
+            )
         return {
             "lost": lost,
             "lapsed_in_store": lapsed,
@@ -973,7 +1011,10 @@ class Soak:
             if self.freshness
             else (0.0, 0.0, 0.0, "")
         )
-        late_kinds = Counter(k for lag, cycle, k in self.freshness if lag > 2 * cycle)
+        late_cases = [
+            (lag, cycle, k) for lag, cycle, k in self.freshness if lag > 2 * cycle
+        ]
+        late_kinds = Counter(k for _, _, k in late_cases)
         late = sum(late_kinds.values())
         growth = (
             round(self.rss_end - self.rss_day1, 1)
@@ -1058,6 +1099,10 @@ class Soak:
                     "worst_ratio_cycle_s": round(worst_ratio[2], 1),
                     "late": late,
                     "late_by_kind": dict(late_kinds),
+                    "late_cases": [
+                        {"kind": k, "lag_s": round(lag, 1), "cycle_s": round(cycle, 1)}
+                        for lag, cycle, k in late_cases[:10]
+                    ],
                 },
                 "memory": {
                     "rss_day1_mb": None

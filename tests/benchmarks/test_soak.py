@@ -28,7 +28,7 @@ def soak_fixture() -> ModuleType:
 
 
 def test_a_day_of_faults(soak: ModuleType) -> None:
-    """One simulated day (half a minute of real time): rough, and every invariant holds."""
+    """One simulated day (under a minute of real time): every invariant holds."""
     day: dict[str, Any] = soak.engine(days=1.0, seed=1, watches=8)
     check_invariants(day)
     check_rough(day, soak)

@@ -1,0 +1,356 @@
+"""The soak's Home Assistant part: the coordinator for a simulated day of faults.
+
+``benchmarks/soak.py`` runs the bare engine for a month in virtual time; Home
+Assistant's harness is pytest-based, so its part runs here: the entry's
+coordinator, set up in the ``hass`` fixture, driven refresh by refresh on a
+step clock (as in ``test_coordinator.py``: it comes back after the delay the
+engine names) through one Monday of the ``munich-weekday`` scenario, with
+fault windows drawn at random from the soak's kinds, the city's limiter made
+stricter for a while, reservations and activations expiring, people
+confirming their bookings, and the entry reloaded at random moments (Home
+Assistant restarting it: a new client and engine on the same store).
+
+Left out here: faults that wait in real time (``slow``, ``timeout``: the
+simulator's waits run on the real loop), competitors sniping (the bare soak
+has them) and memory growth (a day is too short to tell).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Callable
+import contextlib
+from datetime import datetime
+from functools import partial
+import itertools
+import logging
+import math
+import random
+from typing import Any
+from unittest.mock import patch
+
+from homeassistant.config_entries import ConfigEntryState, ConfigSubentryDataWithId
+from homeassistant.core import HomeAssistant
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.munich_termin.const import CONF_BASE_URL, DOMAIN, SUBENTRY_WATCH
+from custom_components.munich_termin.coordinator import (
+    MunichTerminCoordinator,
+    TimedClient,
+)
+from mta_client.exceptions import MTAError
+from mta_client.simulator import CaptchaConfig, Simulator, SimulatorServer
+from mta_client.watch import BookingState
+from tests.benchmarks.conftest import load_benchmark
+
+from .conftest import BERLIN, setup_entry, watch_data
+
+DAY = 86_400.0
+SKIPPED = {"timeout", "slow", "competitor"}
+WATCHES = (
+    (
+        "01JSOAK0000000000000000001",
+        watch_data(
+            office_ids=[10489, 102522, 54261],
+            within_days=14,
+            auto_book=True,
+            contact={"family_name": "Soak", "email": "soak1@soak.example.org"},
+        ),
+    ),
+    (
+        "01JSOAK0000000000000000002",
+        watch_data(
+            services=[{"service_id": 1063441, "count": 1}],
+            office_ids=[102522, 10489],
+            within_days=28,
+            auto_book=True,
+            contact={"family_name": "Soak", "email": "soak2@soak.example.org"},
+        ),
+    ),
+    (
+        "01JSOAK0000000000000000003",
+        watch_data(office_ids=[102526, 102524], within_days=42, weekdays=[]),
+    ),
+)
+
+
+class StepClock:
+    """Wall and monotonic time that move only when told (or slept on)."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def time(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += max(0.0, seconds)
+
+
+class Day:
+    """The day's faults, looks and findings."""
+
+    def __init__(self, sim: Simulator, clock: StepClock, seed: int) -> None:
+        self.sim = sim
+        self.clock = clock
+        self.rng = random.Random(f"ha-soak:{seed}")
+        self.windows: list[tuple[str, float, Callable[[], None]]] = []
+        self.faults: Counter[str] = Counter()
+        self.limiter_changes = 0
+        self.looks: dict[str, deque[float]] = {}
+        self.pending: list[tuple[str, float, float, str]] = []
+        self.freshness: list[tuple[float, float, str]] = []
+        self.backoff = 0.0
+        self.double_booked: set[str] = set()
+        self.step = 60.0
+        self.confirmed = 0
+        """Seconds the clock moved on before this refresh."""
+
+    def maybe_open(self, soak: Any) -> None:
+        """Open a fault window now and then (one an hour on average)."""
+        if self.rng.random() > 1 - math.exp(-self.step / 3600):
+            return
+        kinds = [k for k in soak.FAULT_PLAN if k not in SKIPPED]
+        kind = self.rng.choices(kinds, [soak.FAULT_PLAN[k][0] for k in kinds])[0]
+        low, high = soak.FAULT_PLAN[kind][1]
+        end = self.clock.now + self.rng.uniform(low, high)
+        sim = self.sim
+        self.faults[kind] += 1
+        undo: Callable[[], None]
+        if kind == "maintenance":
+            sim.maintenance = True
+
+            def undo() -> None:
+                sim.maintenance = False
+
+        elif kind == "limiter":
+            sim.rate_limiter.max_requests = self.rng.choice((20, 30, 40))
+            self.limiter_changes += 1
+
+            def undo() -> None:
+                sim.rate_limiter.max_requests = 60
+
+        elif kind == "expire":
+            for process in list(sim.bookings.processes.values()):
+                if process.status in {"reserved", "preconfirmed"}:
+                    sim.bookings.expire(process.process_id)
+
+            def undo() -> None:
+                return None
+
+        else:
+            sim_kind = {"captcha_failure": "captcha_upstream"}.get(kind, kind)
+            route = self.rng.choice((None, None, "available-calendar/", None))
+            if sim_kind == "captcha_upstream":
+                route = self.rng.choice(("captcha-verify/", "captcha-challenge/"))
+            rule = sim.faults.add(
+                kind=sim_kind,
+                route=route,
+                times=None,
+                probability=self.rng.choice((1.0, 0.5)),
+            )
+
+            def undo() -> None:
+                with contextlib.suppress(ValueError):
+                    sim.faults.rules.remove(rule)
+
+        self.windows.append((kind, end, undo))
+        # A fault that began before the watches looked again spoils the measure.
+        self.pending.clear()
+
+    def close_due(self) -> None:
+        """End the windows whose time is up; note when no other is active."""
+        now = self.clock.now
+        for window in [w for w in self.windows if w[1] <= now]:
+            self.windows.remove(window)
+            window[2]()
+            if not self.windows:
+                for watch_id, looks in self.looks.items():
+                    run = list(looks)
+                    gaps = [b - a for a, b in itertools.pairwise(run)]
+                    gap = max([self.backoff, *gaps])
+                    self.pending.append((watch_id, now, gap, window[0]))
+                self.backoff = 0.0
+
+    def looked(self, coordinator: MunichTerminCoordinator) -> None:
+        """After a refresh: the watches' looks and the errors' back-offs."""
+        for problem in coordinator.last_errors:
+            self.backoff = max(self.backoff, problem.retry_after)
+        for watch_id, status in (coordinator.data or {}).items():
+            if status.last_checked is None:
+                continue
+            at = status.last_checked.timestamp()
+            looks = self.looks.setdefault(watch_id, deque(maxlen=16))
+            if looks and looks[-1] >= at:
+                continue
+            looks.append(at)
+            for entry in [p for p in self.pending if p[0] == watch_id]:
+                if at >= entry[1]:
+                    self.pending.remove(entry)
+                    self.freshness.append((at - entry[1], entry[2], entry[3]))
+
+    def check_double(self) -> None:
+        holding: Counter[str] = Counter()
+        for process in self.sim.bookings.processes.values():
+            if process.status in {"preconfirmed", "confirmed"} and process.email:
+                holding[process.email] += 1
+        self.double_booked.update(e for e, n in holding.items() if n > 1)
+
+
+async def _step(
+    hass: HomeAssistant, coordinator: MunichTerminCoordinator, day: Day, soak: Any
+) -> None:
+    """Come back when the engine said; look; let the people confirm."""
+    clock, sim = day.clock, day.sim
+    with patch.object(coordinator, "_schedule_refresh"):
+        day.step = max(coordinator.engine_delay or 1.0, 1.0)
+        clock.now += day.step
+        # Opened first: a fault that goes on in a new window has not ended.
+        day.maybe_open(soak)
+        day.close_due()
+        await coordinator.async_refresh()
+        await hass.async_block_till_done()
+    day.looked(coordinator)
+    day.check_double()
+    watcher = coordinator.watcher
+    for watch_id, _ in WATCHES[:2]:
+        status = watcher.status(watch_id).booking
+        if (
+            status.state is BookingState.BOOKED
+            and status.process_id is not None
+            and day.rng.random() < 0.2
+        ):
+            link = sim.outbox.activation_link(status.process_id)
+            with contextlib.suppress(MTAError, KeyError):
+                await watcher.confirm(link)
+                day.confirmed += 1
+
+
+def _entry(base_url: str) -> MockConfigEntry:
+    return MockConfigEntry(
+        domain=DOMAIN,
+        data={CONF_BASE_URL: base_url},
+        subentries_data=[
+            ConfigSubentryDataWithId(
+                data=data,
+                subentry_id=subentry_id,
+                subentry_type=SUBENTRY_WATCH,
+                title=f"Soak {n}",
+                unique_id=None,
+            )
+            for n, (subentry_id, data) in enumerate(WATCHES)
+        ],
+    )
+
+
+@pytest.mark.parametrize("seed", [1])
+async def test_a_day_of_faults_through_the_coordinator(  # noqa: PLR0915 - one day, step by step
+    hass: HomeAssistant, caplog: pytest.LogCaptureFixture, seed: int
+) -> None:
+    """Every invariant of the soak holds for the coordinator's day."""
+    soak = load_benchmark("soak")
+    caplog.set_level(logging.WARNING)
+    start = datetime(2026, 11, 23, 0, 0, tzinfo=BERLIN).timestamp()
+    clock = StepClock(start)
+    sim = Simulator(
+        clock=clock,
+        scenario="munich-weekday",
+        seed=seed,
+        captcha=CaptchaConfig(cost=5),
+        rate_limit=60,
+        visibility="delayed",
+    )
+    limited: list[float] = []
+    original_hit = sim.rate_limiter.hit
+
+    def hit(ip: str) -> dict[str, str] | None:
+        headers = original_hit(ip)
+        if headers is None:
+            limited.append(clock.now)
+        return headers
+
+    sim.rate_limiter.hit = hit  # type: ignore[method-assign]
+    day = Day(sim, clock, seed)
+    stalls = soak.StallMonitor()
+    reloads = 0
+    retries = 0
+    async with SimulatorServer(sim) as running:
+        entry = _entry(running.base_url)
+        with patch(
+            "custom_components.munich_termin.TimedClient",
+            partial(TimedClient, clock=clock),
+        ):
+            await setup_entry(hass, entry)
+            stalls.install()
+            try:
+                next_reload = clock.now + day.rng.expovariate(1 / (4 * 3600))
+                while clock.now - start < DAY:
+                    if entry.state is not ConfigEntryState.LOADED:
+                        # Set up again after a failed reload (during a fault),
+                        # as Home Assistant retries it after a while.
+                        clock.now += 60
+                        day.close_due()
+                        await hass.config_entries.async_reload(entry.entry_id)
+                        await hass.async_block_till_done()
+                        retries += 1
+                        continue
+                    await _step(hass, entry.runtime_data.coordinator, day, soak)
+                    if clock.now >= next_reload:
+                        reloads += 1
+                        await hass.config_entries.async_reload(entry.entry_id)
+                        await hass.async_block_till_done()
+                        next_reload = clock.now + day.rng.expovariate(1 / (4 * 3600))
+            finally:
+                stalls.uninstall()
+            watcher = entry.runtime_data.coordinator.watcher
+            records = {
+                watch_id: watcher.booker.record(watch_id) for watch_id, _ in WATCHES
+            }
+            await hass.config_entries.async_unload(entry.entry_id)
+            await hass.async_block_till_done()
+
+    # The day was rough.
+    assert sum(day.faults.values()) >= 8, day.faults
+    assert reloads >= 2
+    assert entry.state is ConfigEntryState.NOT_LOADED
+    assert day.confirmed >= 1
+    assert any(r.process_id for r in records.values())
+    # Unhandled exceptions: nothing logged with a traceback, nothing at ERROR
+    # but the coordinator's own "Error fetching" of a failed refresh.
+    tracebacks = [r for r in caplog.records if r.exc_info]
+    assert not tracebacks, [r.getMessage() for r in tracebacks]
+    errors = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno >= logging.ERROR and "Error fetching" not in r.getMessage()
+    ]
+    assert not errors
+    # Double and lost bookings.
+    assert not day.double_booked
+    known = {r.process_id for r in records.values() if r.process_id is not None}
+    for process in sim.bookings.processes.values():
+        if process.status in {"preconfirmed", "confirmed"} and process.email:
+            assert process.process_id in known, process.email
+    for watch_id, record in records.items():
+        if record.state in {BookingState.BOOKED, BookingState.CONFIRMED}:
+            held = sim.bookings.processes.get(record.process_id or 0)
+            lapsed = (
+                record.state is BookingState.BOOKED
+                and record.activation_deadline is not None
+                and record.activation_deadline.timestamp() <= clock.now
+            )
+            assert lapsed or (
+                held is not None and held.status in {"preconfirmed", "confirmed"}
+            ), watch_id
+    # 429s: at most one per limiter change.
+    assert len(limited) <= day.limiter_changes, limited
+    # Fresh within two poll cycles after each fault ends.
+    assert day.freshness
+    late = [(lag, gap, kind) for lag, gap, kind in day.freshness if lag > 2 * gap]
+    assert not late, late
+    # No event-loop stalls over 100 ms of CPU time.
+    assert stalls.cpu == 0, stalls.worst
