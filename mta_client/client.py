@@ -101,7 +101,51 @@ class RetryPolicy:
         return random.uniform(0, ceiling)  # noqa: S311 - jitter, not security
 
 
-class MTAClient:
+class SessionOwner:
+    """Keeps an ``aiohttp.ClientSession``: the caller's, or one of its own.
+
+    A session given to :meth:`_init_session` is used and never closed; without
+    one, :meth:`_open_session` creates one on first use, which
+    :meth:`_close_session_if_owned` (and leaving ``async with``) closes. The
+    client and the Telegram sender both keep their session this way.
+    """
+
+    _session: aiohttp.ClientSession | None
+    _close_session: bool
+
+    def _init_session(self, session: aiohttp.ClientSession | None) -> None:
+        self._session = session
+        self._close_session = False
+
+    def _open_session(self) -> aiohttp.ClientSession:
+        """Return the session, creating an owned one on first use."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+            self._close_session = True
+        return self._session
+
+    async def _close_session_if_owned(self) -> None:
+        """Close the session if it was created here; harmless twice."""
+        if self._session is not None and self._close_session:
+            await self._session.close()
+            self._session = None
+            self._close_session = False
+
+    async def __aenter__(self) -> Self:
+        """Enter the context: the object itself."""
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Leave the context: close an owned session."""
+        await self._close_session_if_owned()
+
+
+class MTAClient(SessionOwner):
     """Client for the city's citizen appointment API.
 
     Use it as an async context manager, or call :meth:`close` when done::
@@ -151,8 +195,7 @@ class MTAClient:
         self.retry = retry or RetryPolicy()
         self.catalogue_ttl = catalogue_ttl
         self.user_agent = user_agent
-        self._session = session
-        self._close_session = False
+        self._init_session(session)
         self._catalogue: Catalogue | None = None
         self._catalogue_at = 0.0
         self.captcha = CaptchaTokenCache(
@@ -167,23 +210,7 @@ class MTAClient:
 
     async def close(self) -> None:
         """Close the HTTP session if this client created it."""
-        if self._session is not None and self._close_session:
-            await self._session.close()
-            self._session = None
-            self._close_session = False
-
-    async def __aenter__(self) -> Self:
-        """Enter the context: the client itself."""
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Leave the context: close an owned session."""
-        await self.close()
+        await self._close_session_if_owned()
 
     # --- transport -------------------------------------------------------------
 
@@ -244,15 +271,13 @@ class MTAClient:
         body: Mapping[str, Any] | None,
         priority: bool,
     ) -> Any:
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-            self._close_session = True
+        session = self._open_session()
         await self.budget.acquire(priority=priority)
         url = self.base_url.join(URL(path))
         headers = {"User-Agent": self.user_agent, "Accept": "application/json"}
         try:
             async with asyncio.timeout(self.request_timeout):
-                async with self._session.request(
+                async with session.request(
                     method, url, params=params, json=body, headers=headers
                 ) as response:
                     text = await response.text(errors="replace")

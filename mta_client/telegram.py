@@ -25,15 +25,13 @@ from dataclasses import dataclass, field, replace
 import json
 import logging
 import math
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any
 
 import aiohttp
 
+from .client import SessionOwner
 from .clock import Clock, SystemClock
 from .exceptions import MTAError
-
-if TYPE_CHECKING:
-    from types import TracebackType
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -199,7 +197,7 @@ class _Secret:
         return _REDACTED
 
 
-class TelegramSender:
+class TelegramSender(SessionOwner):
     """Talks to the Telegram Bot API for one bot.
 
     Use it as an async context manager, or call :meth:`aclose` when done.
@@ -240,8 +238,7 @@ class TelegramSender:
         self.min_interval = min_interval
         self.request_timeout = request_timeout
         self.max_retry_after = max_retry_after
-        self._session = session
-        self._close_session = False
+        self._init_session(session)
         self._next_send: dict[str, float] = {}
         self._chat_locks: dict[str, asyncio.Lock] = {}
         self._blocked_until = -math.inf
@@ -254,23 +251,7 @@ class TelegramSender:
 
     async def aclose(self) -> None:
         """Close the HTTP session if this sender created it."""
-        if self._session is not None and self._close_session:
-            await self._session.close()
-            self._session = None
-            self._close_session = False
-
-    async def __aenter__(self) -> Self:
-        """Enter the context: the sender itself."""
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Leave the context: close an owned session."""
-        await self.aclose()
+        await self._close_session_if_owned()
 
     # --- the Bot API methods --------------------------------------------------
 
@@ -445,14 +426,12 @@ class TelegramSender:
         self, method: str, params: Mapping[str, Any], *, limit: float | None
     ) -> Any:
         """The only place that touches aiohttp."""
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-            self._close_session = True
+        session = self._open_session()
         url = f"{self.api_url}/bot{self._token.value}/{method}"
         seconds = limit if limit is not None else self.request_timeout
         try:
             async with asyncio.timeout(seconds):
-                async with self._session.post(url, json=dict(params)) as response:
+                async with session.post(url, json=dict(params)) as response:
                     status = response.status
                     text = await response.text(errors="replace")
         except TimeoutError:
