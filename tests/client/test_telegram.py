@@ -33,6 +33,15 @@ def ok(result: object) -> dict[str, object]:
     return {"ok": True, "result": result}
 
 
+def rate_limited(seconds: int) -> dict[str, object]:
+    return {
+        "ok": False,
+        "error_code": 429,
+        "description": f"Too Many Requests: retry after {seconds}",
+        "parameters": {"retry_after": seconds},
+    }
+
+
 def message(message_id: int = 1, chat_id: int = 42) -> dict[str, object]:
     return ok(
         {
@@ -153,16 +162,7 @@ async def test_pacing_is_per_chat_under_concurrency(
 async def test_short_429_is_waited_out_once(
     responses: aioresponses, sender: TelegramSender, clock: FakeClock
 ) -> None:
-    responses.post(
-        SEND,
-        status=429,
-        payload={
-            "ok": False,
-            "error_code": 429,
-            "description": "Too Many Requests: retry after 5",
-            "parameters": {"retry_after": 5},
-        },
-    )
+    responses.post(SEND, status=429, payload=rate_limited(5))
     responses.post(SEND, payload=message(3))
     assert await sender.send_message(42, "hi") == 3
     assert 5.0 in clock.sleeps
@@ -171,16 +171,7 @@ async def test_short_429_is_waited_out_once(
 async def test_long_429_raises_with_retry_after(
     responses: aioresponses, sender: TelegramSender, clock: FakeClock
 ) -> None:
-    responses.post(
-        SEND,
-        status=429,
-        payload={
-            "ok": False,
-            "error_code": 429,
-            "description": "Too Many Requests: retry after 120",
-            "parameters": {"retry_after": 120},
-        },
-    )
+    responses.post(SEND, status=429, payload=rate_limited(120))
     with pytest.raises(TelegramRateLimitError) as info:
         await sender.send_message(42, "hi")
     assert info.value.retry_after == 120
@@ -400,15 +391,6 @@ def test_button_label_required() -> None:
 
 
 # --- the queue ------------------------------------------------------------------
-
-
-def rate_limited(seconds: int) -> dict[str, object]:
-    return {
-        "ok": False,
-        "error_code": 429,
-        "description": f"Too Many Requests: retry after {seconds}",
-        "parameters": {"retry_after": seconds},
-    }
 
 
 async def test_queue_sends_in_order_and_counts(
