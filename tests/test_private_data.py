@@ -22,8 +22,7 @@ import logging
 import os
 from pathlib import Path
 import stat
-import threading
-from typing import Any, Self
+from typing import Any
 from urllib.parse import quote
 
 import aiohttp
@@ -46,6 +45,7 @@ from mta_client.telegram import AlertQueue, TelegramSender
 from mta_client.telegram_standin import Fault, TelegramStandin, TelegramStandinServer
 from mta_client.watch import Watch, WatchEvent
 from mta_client.watcher import Watcher
+from tests.cli.conftest import SimulatorThread
 
 PASING = 54261  # Bürgerbüro Pasing: captcha required
 WOHNSITZ = 1063475
@@ -78,43 +78,6 @@ _REMOTE_LOGGERS = (
 
 
 # --- the simulator and the search -----------------------------------------------
-
-
-class SimulatorThread:
-    """Serve a simulator on 127.0.0.1 from its own thread and loop."""
-
-    def __init__(self, sim: Simulator) -> None:
-        self.sim = sim
-        self.base_url = ""
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._stop: asyncio.Event | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        try:
-            self._loop.run_until_complete(self._serve())
-        finally:
-            self._ready.set()
-            self._loop.close()
-
-    async def _serve(self) -> None:
-        self._stop = asyncio.Event()
-        async with SimulatorServer(self.sim, host="127.0.0.1", port=0) as server:
-            self.base_url = server.base_url
-            self._ready.set()
-            await self._stop.wait()
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        assert self._ready.wait(10)
-        assert self.base_url, "the simulator did not start"
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(10)
 
 
 @pytest.fixture(name="sim")

@@ -64,23 +64,19 @@ from custom_components.munich_termin.diagnostics import (
 from mta_client.models import _link_token  # the base64 part of a link
 from mta_client.simulator import SimulatorServer
 from mta_client.telegram_standin import Fault, TelegramStandin, TelegramStandinServer
+from tests.test_private_data import (  # the same made-up person and bot
+    BOT_TOKEN,
+    CHAT,
+    CONTACT,
+    EMAIL,
+    NAME,
+    PHONE,
+    TEXT,
+    TEXT2,
+)
 
 from .conftest import RUPPERT, WATCH_ID, WOHNSITZ, form_schema, setup_entry, watch_data
 
-NAME = "Zwetschgenbaum-Quaxlhuber"
-EMAIL = "quaxl.zwetschgenbaum@example.org"
-PHONE = "+4989555019770"
-TEXT = "Kuckucksei-Geheimnis 4711"
-TEXT2 = "Zweiter Vermerk Hollerstaude"
-BOT_TOKEN = "7012345678:AAHquaxlPrivateBotToken_0123456789xyz"
-CHAT = 4242
-CONTACT = {
-    "family_name": NAME,
-    "email": EMAIL,
-    "telephone": PHONE,
-    "custom_textfield": TEXT,
-    "custom_textfield2": TEXT2,
-}
 PERSON = {
     "family name": NAME,
     "e-mail": EMAIL,
