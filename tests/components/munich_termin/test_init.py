@@ -139,9 +139,10 @@ async def test_unreadable_state_is_an_error(
     assert config_entry.state is ConfigEntryState.SETUP_ERROR
 
 
-async def test_invalid_watch_is_skipped(
-    hass: HomeAssistant, server: SimulatorServer, caplog: pytest.LogCaptureFixture
-) -> None:
+async def setup_good_and_bad(
+    hass: HomeAssistant, server: SimulatorServer, title: str, **changes: Any
+) -> MockConfigEntry:
+    """Set up an entry with a good watch and a bad one: only "Good" runs."""
     config_entry = MockConfigEntry(
         domain=DOMAIN,
         data={CONF_BASE_URL: server.base_url},
@@ -153,9 +154,9 @@ async def test_invalid_watch_is_skipped(
                 unique_id=None,
             ),
             ConfigSubentryData(
-                data=watch_data(office_ids=[]),
+                data=watch_data(**changes),
                 subentry_type=SUBENTRY_WATCH,
-                title="Broken",
+                title=title,
                 unique_id=None,
             ),
         ],
@@ -166,6 +167,13 @@ async def test_invalid_watch_is_skipped(
         config_entry.subentries[sid].title for sid in config_entry.runtime_data.watches
     }
     assert titles == {"Good"}
+    return config_entry
+
+
+async def test_invalid_watch_is_skipped(
+    hass: HomeAssistant, server: SimulatorServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    await setup_good_and_bad(hass, server, "Broken", office_ids=[])
     assert "Watch Broken is not valid and is skipped" in caplog.text
     assert hass.states.get("sensor.broken_earliest_slot") is None
 
@@ -194,30 +202,9 @@ async def test_watch_whose_contact_no_longer_fits(
     hass: HomeAssistant, server: SimulatorServer
 ) -> None:
     # Stored before the city began to require an e-mail address (say).
-    config_entry = MockConfigEntry(
-        domain=DOMAIN,
-        data={CONF_BASE_URL: server.base_url},
-        subentries_data=[
-            ConfigSubentryData(
-                data=watch_data(),
-                subentry_type=SUBENTRY_WATCH,
-                title="Good",
-                unique_id=None,
-            ),
-            ConfigSubentryData(
-                data=watch_data(contact={"family_name": "Huber"}),
-                subentry_type=SUBENTRY_WATCH,
-                title="No e-mail",
-                unique_id=None,
-            ),
-        ],
+    config_entry = await setup_good_and_bad(
+        hass, server, "No e-mail", contact={"family_name": "Huber"}
     )
-    await setup_entry(hass, config_entry)
-    assert config_entry.state is ConfigEntryState.LOADED
-    titles = {
-        config_entry.subentries[sid].title for sid in config_entry.runtime_data.watches
-    }
-    assert titles == {"Good"}
     issues = [
         issue
         for (domain, _), issue in ir.async_get(hass).issues.items()
