@@ -51,7 +51,10 @@ Invariants (``--json`` prints one object; ``invariants`` says which hold)::
   cycles: the longest pause between its last successful looks (up to 16)
   before the fault and inside the window, its first pause after it, or
   the back-off the engine announced for failures meanwhile, whichever is
-  longest (its cadence varies with the release windows and the budget);
+  longest (its cadence varies with the release windows and the budget),
+  and at least a minute (the engine plans its looks per minute of the
+  city's cron, with a planned minute of silence when the limiter's count
+  would run out);
 * ``memory_growth_mb``: RSS growth from the end of day 1 to the end
   (after ``gc.collect()``; the simulator's own records are trimmed daily);
 * ``loop_stalls``: event-loop callbacks that ran longer than 100 ms of real
@@ -107,6 +110,8 @@ DAY = 86_400.0
 BUERGERBUEROS = [10489, 102522, 54261, 102526, 102523, 102524]
 OUR_DOMAIN = "soak.example.org"
 STALL_S = 0.1
+MINUTE = 60.0
+"""The shortest poll cycle: the engine plans its looks per minute of the city's cron."""
 LIMITER_GRACE = 120.0
 RESTART_GRACE = 120.0
 FAULT_MEAN_GAP = 3600.0
@@ -441,6 +446,7 @@ class Soak:
         self.ledger: dict[str, dict[str, Any]] = {}
         self.events: Counter[str] = Counter()
         self.orphans_reported = 0
+        self.reported_slots: set[tuple[int, int]] = set()
         self.double_booked: set[str] = set()
         self.lost: list[str] = []
         self.lapsed = 0
@@ -586,6 +592,10 @@ class Soak:
             self.events[f"booking:{event.state.value}"] += 1
             if event.reason == INTERRUPTED or event.released is False:
                 self.orphans_reported += 1
+                if event.office_id is not None and event.start is not None:
+                    self.reported_slots.add(
+                        (event.office_id, int(event.start.timestamp()))
+                    )
 
     def after_look(self, result: PollResult) -> None:
         proc = self.proc
@@ -614,7 +624,7 @@ class Soak:
                     entry.first = at
                 keep.append(entry)
                 continue
-            cycle = max(entry.gap, at - entry.first)
+            cycle = max(MINUTE, entry.gap, at - entry.first)
             self.freshness.append((entry.first - entry.end, cycle, entry.kind))
         self.pending[watch_id] = keep
 
@@ -931,11 +941,14 @@ class Soak:
             )
             if any(r - 60 <= at <= r for r in self.kill_times):
                 kinds.append("kill")
-            heard = self.reserve_outcomes.get(
-                self.bookings.reserved_slot[process_id], "never asked"
-            )
+            slot = self.bookings.reserved_slot[process_id]
             orphans.append(
-                {"at_s": round(at - START), "during": kinds, "client": heard}
+                {
+                    "at_s": round(at - START),
+                    "during": kinds,
+                    "client": self.reserve_outcomes.get(slot, "never asked"),
+                    "reported": slot in self.reported_slots,
+                }
             )
         return {
             "lost": lost,

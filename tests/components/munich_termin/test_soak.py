@@ -172,7 +172,8 @@ class Day:
                 for watch_id, looks in self.looks.items():
                     run = list(looks)
                     gaps = [b - a for a, b in itertools.pairwise(run)]
-                    gap = max([self.backoff, *gaps])
+                    # At least a minute: the engine plans looks per minute.
+                    gap = max([60.0, self.backoff, *gaps])
                     self.pending.append((watch_id, now, gap, window[0]))
                 self.backoff = 0.0
 
