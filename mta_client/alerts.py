@@ -300,28 +300,32 @@ def format_slot_events(
             title=words["gone_many"].format(count=len(ordered), when=when),
             message="\n".join(lines),
         )
-    url = _url(first.services, first.office_id)
-    buttons = _new_slot_buttons(words, url, book_token)
-    if url is not None:
-        lines.append(words["book_at"].format(url=url))
-    return Alert(
-        kind=AlertKind.NEW,
-        title=words["new_many"].format(count=len(ordered), when=when),
-        message="\n".join(lines),
-        url=url,
-        buttons=(buttons,) if buttons else (),
-    )
+    title = words["new_many"].format(count=len(ordered), when=when)
+    return _new_slot_alert(words, title, lines, first, book_token)
 
 
-def _new_slot_buttons(
-    words: dict[str, str], url: str | None, book_token: str | None
-) -> tuple[InlineButton, ...]:
+def _new_slot_alert(
+    words: dict[str, str],
+    title: str,
+    lines: list[str],
+    event: SlotEvent,
+    book_token: str | None,
+) -> Alert:
+    """The alert of new slots: the lines, the booking page and the buttons."""
+    url = _url(event.services, event.office_id)
     buttons: list[InlineButton] = []
     if book_token is not None:
         buttons.append(InlineButton(words["book_it"], callback_data=book_token))
     if url is not None:
         buttons.append(InlineButton(words["open_page"], url=url))
-    return tuple(buttons)
+        lines.append(words["book_at"].format(url=url))
+    return Alert(
+        kind=AlertKind.NEW,
+        title=title,
+        message="\n".join(lines),
+        url=url,
+        buttons=(tuple(buttons),) if buttons else (),
+    )
 
 
 def _slot_alert(
@@ -350,16 +354,8 @@ def _slot_alert(
             title=words["gone"].format(when=when),
             message="\n".join(lines),
         )
-    url = _url(event.services, event.office_id)
-    buttons = _new_slot_buttons(words, url, book_token)
-    if url is not None:
-        lines.append(words["book_at"].format(url=url))
-    return Alert(
-        kind=AlertKind.NEW,
-        title=words["new"].format(when=when),
-        message="\n".join(lines),
-        url=url,
-        buttons=(buttons,) if buttons else (),
+    return _new_slot_alert(
+        words, words["new"].format(when=when), lines, event, book_token
     )
 
 
