@@ -349,6 +349,7 @@ def _simulate(args: argparse.Namespace, out: Output) -> ExitCode:
         "port": args.port,
         "control": args.control,
         "api_generation": args.api_generation,
+        "visibility": args.visibility,
     }
     if args.scenario is not None:
         if args.scenario not in scenario_names():
