@@ -29,6 +29,7 @@ from mta_client.captcha import (
     token_expiry,
 )
 from mta_client.exceptions import MTAInvalidResponseError
+from tests.conftest import FakeClock
 
 HMAC_KEY = "test-hmac-key"
 
@@ -649,21 +650,6 @@ def test_token_expiry_unreadable(token: str) -> None:
 # --- CaptchaTokenCache ----------------------------------------------------------
 
 
-class FakeClock:
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def time(self) -> float:
-        return self.now
-
-    def monotonic(self) -> float:
-        # No wall-clock jumps here: monotonic time is wall time.
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.now += max(0.0, seconds)
-
-
 class Fetcher:
     """Hands out numbered JWTs that expire ``ttl`` seconds after the fetch."""
 
@@ -696,7 +682,7 @@ def number_of(token: str) -> int:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(1_800_000_000.0)
 
 
 @pytest.fixture

@@ -46,6 +46,7 @@ from mta_client.watcher import (
     Watcher,
     WatchStatus,
 )
+from tests.conftest import FakeClock
 
 from .conftest import BERLIN, WATCH_ID, setup_entry, state_of, watch_data
 
@@ -325,23 +326,7 @@ async def test_requests_in_the_last_hour(
 STRETCH = 24 * 3600.0  # a whole Monday: the three release windows and quiet time
 
 
-class StepClock:
-    """Wall and monotonic time that move only when told (or slept on)."""
-
-    def __init__(self, start: float) -> None:
-        self.now = start
-
-    def time(self) -> float:
-        return self.now
-
-    def monotonic(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.now += max(0.0, seconds)
-
-
-def _city(clock: StepClock) -> Simulator:
+def _city(clock: FakeClock) -> Simulator:
     return Simulator(
         clock=clock,
         scenario="munich-weekday",
@@ -361,7 +346,7 @@ async def test_pacing_is_the_engines(
     and the bare engine send the same requests, and the city never answers 429.
     """
     start = datetime(2026, 11, 23, 0, 0, tzinfo=BERLIN).timestamp()
-    clock = StepClock(start)
+    clock = FakeClock(start)
     city = _city(clock)
     async with SimulatorServer(city) as running:
         entry = MockConfigEntry(
@@ -402,7 +387,7 @@ async def test_pacing_is_the_engines(
     # Denser inside the windows (30 s) than outside (60 s), as the engine paces.
     assert min(intervals) < 40 < max(intervals)
 
-    clock = StepClock(start)
+    clock = FakeClock(start)
     bare_city = _city(clock)
     async with (
         SimulatorServer(bare_city) as running,
