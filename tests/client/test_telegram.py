@@ -42,6 +42,15 @@ def rate_limited(seconds: int) -> dict[str, object]:
     }
 
 
+def migrated(chat_id: int) -> dict[str, object]:
+    return {
+        "ok": False,
+        "error_code": 400,
+        "description": "Bad Request: group chat was upgraded to a supergroup chat",
+        "parameters": {"migrate_to_chat_id": chat_id},
+    }
+
+
 def message(message_id: int = 1, chat_id: int = 42) -> dict[str, object]:
     return ok(
         {
@@ -295,16 +304,7 @@ async def test_error_mapping(
 async def test_migrated_group_carries_the_new_chat_id(
     responses: aioresponses, sender: TelegramSender
 ) -> None:
-    responses.post(
-        SEND,
-        status=400,
-        payload={
-            "ok": False,
-            "error_code": 400,
-            "description": "Bad Request: group chat was upgraded to a supergroup chat",
-            "parameters": {"migrate_to_chat_id": -1001234},
-        },
-    )
+    responses.post(SEND, status=400, payload=migrated(-1001234))
     with pytest.raises(TelegramBadRequestError) as info:
         await sender.send_message(-42, "hi")
     assert info.value.migrate_to_chat_id == -1001234
@@ -560,16 +560,7 @@ async def test_send_options_and_bad_answers(
 async def test_queue_follows_a_migrated_group(
     responses: aioresponses, sender: TelegramSender
 ) -> None:
-    responses.post(
-        SEND,
-        status=400,
-        payload={
-            "ok": False,
-            "error_code": 400,
-            "description": "Bad Request: group chat was upgraded to a supergroup chat",
-            "parameters": {"migrate_to_chat_id": -100777},
-        },
-    )
+    responses.post(SEND, status=400, payload=migrated(-100777))
     responses.post(SEND, payload=message(1, -100777))
     responses.post(SEND, payload=message(2, -100777))
     moves: list[tuple[int | str, int]] = []
