@@ -42,6 +42,9 @@ def rate_limited(seconds: int) -> dict[str, object]:
     }
 
 
+UNAUTHORIZED = {"ok": False, "error_code": 401, "description": "Unauthorized"}
+
+
 def migrated(chat_id: int) -> dict[str, object]:
     return {
         "ok": False,
@@ -199,11 +202,7 @@ async def test_401_is_an_auth_error_without_the_token(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    responses.post(
-        SEND,
-        status=401,
-        payload={"ok": False, "error_code": 401, "description": "Unauthorized"},
-    )
+    responses.post(SEND, status=401, payload=UNAUTHORIZED)
     with pytest.raises(TelegramAuthError) as info:
         await sender.send_message(42, "hi")
     err = info.value
@@ -494,11 +493,7 @@ async def test_rejected_token_stops_the_queue_until_resumed(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    responses.post(
-        SEND,
-        status=401,
-        payload={"ok": False, "error_code": 401, "description": "Unauthorized"},
-    )
+    responses.post(SEND, status=401, payload=UNAUTHORIZED)
     responses.post(SEND, payload=message(4))
     failures: list[TelegramAuthError] = []
     queue = AlertQueue(sender, on_auth_failed=failures.append)
