@@ -33,25 +33,33 @@ def ok(result: object) -> dict[str, object]:
     return {"ok": True, "result": result}
 
 
-def rate_limited(seconds: int) -> dict[str, object]:
-    return {
+def refused(code: int, description: str, **parameters: object) -> dict[str, object]:
+    """A Bot API error answer."""
+    body: dict[str, object] = {
         "ok": False,
-        "error_code": 429,
-        "description": f"Too Many Requests: retry after {seconds}",
-        "parameters": {"retry_after": seconds},
+        "error_code": code,
+        "description": description,
     }
+    if parameters:
+        body["parameters"] = parameters
+    return body
 
 
-UNAUTHORIZED = {"ok": False, "error_code": 401, "description": "Unauthorized"}
+def rate_limited(seconds: int) -> dict[str, object]:
+    return refused(
+        429, f"Too Many Requests: retry after {seconds}", retry_after=seconds
+    )
+
+
+UNAUTHORIZED = refused(401, "Unauthorized")
 
 
 def migrated(chat_id: int) -> dict[str, object]:
-    return {
-        "ok": False,
-        "error_code": 400,
-        "description": "Bad Request: group chat was upgraded to a supergroup chat",
-        "parameters": {"migrate_to_chat_id": chat_id},
-    }
+    return refused(
+        400,
+        "Bad Request: group chat was upgraded to a supergroup chat",
+        migrate_to_chat_id=chat_id,
+    )
 
 
 def message(message_id: int = 1, chat_id: int = 42) -> dict[str, object]:
@@ -226,11 +234,7 @@ async def test_token_echoed_by_server_is_scrubbed(
     responses.post(
         SEND,
         status=400,
-        payload={
-            "ok": False,
-            "error_code": 400,
-            "description": f"Bad Request: chat not found for bot{TOKEN}",
-        },
+        payload=refused(400, f"Bad Request: chat not found for bot{TOKEN}"),
     )
     with pytest.raises(TelegramBadRequestError) as info:
         await sender.send_message(42, "hi")
@@ -268,17 +272,13 @@ async def test_timeout_is_a_connection_error(
     [
         (
             500,
-            {"ok": False, "error_code": 500, "description": "Internal"},
+            refused(500, "Internal"),
             TelegramConnectionError,
         ),
         (502, "<html>Bad Gateway</html>", TelegramConnectionError),
         (
             403,
-            {
-                "ok": False,
-                "error_code": 403,
-                "description": "Forbidden: bot was blocked by the user",
-            },
+            refused(403, "Forbidden: bot was blocked by the user"),
             TelegramBadRequestError,
         ),
         (200, "not json", TelegramError),
@@ -319,12 +319,11 @@ async def test_edits_and_callback_answers(
     responses.post(
         edit_text,
         status=400,
-        payload={
-            "ok": False,
-            "error_code": 400,
-            "description": "Bad Request: message is not modified: specified new "
+        payload=refused(
+            400,
+            "Bad Request: message is not modified: specified new "
             "message content and reply markup are exactly the same",
-        },
+        ),
     )
     responses.post(edit_markup, payload=ok(True))
     responses.post(answer, payload=ok(True))
@@ -352,11 +351,7 @@ async def test_other_bad_edit_is_raised(
     responses.post(
         f"{API}/bot{TOKEN}/editMessageText",
         status=400,
-        payload={
-            "ok": False,
-            "error_code": 400,
-            "description": "Bad Request: message to edit not found",
-        },
+        payload=refused(400, "Bad Request: message to edit not found"),
     )
     with pytest.raises(TelegramBadRequestError, match="not found"):
         await sender.edit_message_text(42, 99, "x")
@@ -463,11 +458,7 @@ async def test_refused_message_is_dropped_and_next_sent(
     responses.post(
         SEND,
         status=400,
-        payload={
-            "ok": False,
-            "error_code": 400,
-            "description": "Bad Request: chat not found",
-        },
+        payload=refused(400, "Bad Request: chat not found"),
     )
     responses.post(SEND, payload=message(2))
     queue = AlertQueue(sender)
