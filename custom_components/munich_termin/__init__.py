@@ -23,7 +23,7 @@ from .coordinator import (
     MunichTerminData,
     TimedClient,
 )
-from .entity import BOOKING_PAGE, MANUFACTURER
+from .entity import service_device_info
 from .services import async_setup_services
 from .watches import ContactProblem, build_watch
 
@@ -77,13 +77,7 @@ async def async_setup_entry(
     coordinator.service_device_id = (
         dr.async_get(hass)
         .async_get_or_create(
-            config_entry_id=entry.entry_id,
-            identifiers={(DOMAIN, entry.entry_id)},
-            name=entry.title,
-            entry_type=dr.DeviceEntryType.SERVICE,
-            manufacturer=MANUFACTURER,
-            model="Citizen appointment API",
-            configuration_url=BOOKING_PAGE,
+            config_entry_id=entry.entry_id, **service_device_info(entry)
         )
         .id
     )

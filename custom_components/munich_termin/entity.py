@@ -25,6 +25,22 @@ MANUFACTURER = "Landeshauptstadt München"
 BOOKING_PAGE = "https://stadt.muenchen.de/buergerservice/terminvereinbarung.html"
 
 
+def _device_info(identifier: str, name: str, model: str) -> DeviceInfo:
+    return DeviceInfo(
+        identifiers={(DOMAIN, identifier)},
+        name=name,
+        entry_type=DeviceEntryType.SERVICE,
+        manufacturer=MANUFACTURER,
+        model=model,
+        configuration_url=BOOKING_PAGE,
+    )
+
+
+def service_device_info(entry: MunichTerminConfigEntry) -> DeviceInfo:
+    """The device of the booking service itself (each watch's links to it)."""
+    return _device_info(entry.entry_id, entry.title, "Citizen appointment API")
+
+
 class MunichTerminEntity(CoordinatorEntity[MunichTerminCoordinator]):
     """An entity of the integration."""
 
@@ -46,13 +62,8 @@ class WatchEntity(MunichTerminEntity):
         self.watch_id = subentry.subentry_id
         self._attr_translation_key = key
         self._attr_unique_id = f"{subentry.subentry_id}_{key}"
-        self._attr_device_info = DeviceInfo(
-            identifiers={(DOMAIN, subentry.subentry_id)},
-            name=subentry.title,
-            entry_type=DeviceEntryType.SERVICE,
-            manufacturer=MANUFACTURER,
-            model="Watch",
-            configuration_url=BOOKING_PAGE,
+        self._attr_device_info = _device_info(
+            subentry.subentry_id, subentry.title, "Watch"
         )
         if coordinator.service_device_id is not None:
             # Shown "connected via" the booking service's device.
@@ -89,14 +100,7 @@ class ServiceEntity(MunichTerminEntity):
         entry = coordinator.config_entry
         self._attr_translation_key = key
         self._attr_unique_id = f"{entry.entry_id}_{key}"
-        self._attr_device_info = DeviceInfo(
-            identifiers={(DOMAIN, entry.entry_id)},
-            name=entry.title,
-            entry_type=DeviceEntryType.SERVICE,
-            manufacturer=MANUFACTURER,
-            model="Citizen appointment API",
-            configuration_url=BOOKING_PAGE,
-        )
+        self._attr_device_info = service_device_info(entry)
 
 
 def add_watch_entities(
