@@ -68,7 +68,7 @@ CONTACT = {
 }
 
 # The city's side and Telegram's side: they must know the values.
-_REMOTE_LOGGERS = (
+REMOTE_LOGGERS = (
     "aiohttp.access",
     "aiohttp.server",
     "aiohttp.web",
@@ -141,7 +141,7 @@ def log_texts(caplog: pytest.LogCaptureFixture) -> dict[str, str]:
     plain = set(vars(logging.makeLogRecord({})))
     texts = {}
     for number, record in enumerate(caplog.records):
-        if record.name.startswith(_REMOTE_LOGGERS):
+        if record.name.startswith(REMOTE_LOGGERS):
             continue
         extras = {k: v for k, v in vars(record).items() if k not in plain}
         text = formatter.format(record)

@@ -71,6 +71,7 @@ from tests.test_private_data import (  # the same made-up person and bot
     EMAIL,
     NAME,
     PHONE,
+    REMOTE_LOGGERS as LIBRARY_REMOTE_LOGGERS,
     TEXT,
     TEXT2,
 )
@@ -88,11 +89,7 @@ PERSON = {
 TOKEN = {"bot token": BOT_TOKEN, "bot token secret": BOT_TOKEN.split(":", 1)[1]}
 # The city's side and Telegram's side: they must know the values.
 _REMOTE_LOGGERS = (
-    "aiohttp.access",
-    "aiohttp.server",
-    "aiohttp.web",
-    "mta_client.simulator",
-    "mta_client.telegram_standin",
+    *LIBRARY_REMOTE_LOGGERS,
     # The test harness's Store logs what it writes: the Store is checked below.
     "pytest_homeassistant_custom_component.common",
 )
