@@ -39,7 +39,8 @@ Invariants (``--json`` prints one object; ``invariants`` says which hold)::
   the store nor the ledger knows, and bookings the store holds that the
   simulator does not (unless cancelled by us, or their activation lapsed);
 * ``orphan_reservations``: reservations the simulator made for us that the
-  store never knew (``actual``) against what the engine reported
+  store never knew and nobody cancelled (``actual``) against what the engine
+  reported
   (``interrupted`` events and bookings whose reservation could not be
   released); ``unreported`` = max(0, actual - reported);
 * ``rate_limited_per_limiter_change``: the limiter's own 429s in each
@@ -297,6 +298,12 @@ class CountingBookings(Bookings):
         self.reserved_ids: set[int] = set()
         self.reserved_at: dict[int, float] = {}
         self.reserved_slot: dict[int, tuple[int, int]] = {}
+        self.cancelled_ids: set[int] = set()
+
+    def cancel(self, data: dict[str, Any]) -> Process:
+        process = super().cancel(data)
+        self.cancelled_ids.add(process.process_id)
+        return process
 
     def reserve(self, data: dict[str, Any], client_ip: str) -> Process:
         process = super().reserve(data, client_ip)
@@ -325,6 +332,10 @@ class ProcessStore:
         self.soak = soak
         self.inner = inner
         self.dead = False
+        self.writing: asyncio.Future[None] | None = None
+        """The file write under way: it runs in a thread, which a cancelled
+        task does not stop. A kill waits for it (the write landed just
+        before the kill, as an atomic rename either did or did not)."""
 
     async def load(self) -> dict[str, Any]:
         if self.dead:
@@ -334,7 +345,6 @@ class ProcessStore:
     async def save(self, state: dict[str, Any]) -> None:
         if self.dead:
             raise Killed
-        await self.inner.save(state)
         busy = False
         for entry in state.get("watches", {}).values():
             booking = entry.get("booking") or {}
@@ -345,6 +355,8 @@ class ProcessStore:
                 "reserved",
                 "preconfirming",
             }
+        self.writing = asyncio.ensure_future(self.inner.save(state))
+        await asyncio.shield(self.writing)
         if busy and self.soak.rng.random() < MID_BOOKING_KILL:
             self.soak.request_kill("mid_booking")
 
@@ -535,6 +547,8 @@ class Soak:
         for task in everything:
             task.cancel()
         results = await asyncio.gather(*everything, return_exceptions=True)
+        if proc.store.writing is not None:
+            await asyncio.gather(proc.store.writing, return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException) and not isinstance(
                 result, asyncio.CancelledError | Killed
@@ -603,8 +617,10 @@ class Soak:
             proc.loaded = True
         for error in result.errors:
             self.poll_errors[type(error.error).__name__] += 1
-            for watch_id in self.backoff:
-                self.backoff[watch_id] = max(self.backoff[watch_id], error.retry_after)
+            for watch_id in result.statuses:
+                self.backoff[watch_id] = max(
+                    self.backoff.get(watch_id, 0.0), error.retry_after
+                )
         for watch_id, status in result.statuses.items():
             if status.last_checked is None:
                 continue
@@ -930,7 +946,9 @@ class Soak:
                     f"city:{process.email}:{process.process_id}:{process.status}"
                 )
         orphans = []
-        for process_id in sorted(self.bookings.reserved_ids - self.known_ids):
+        bookings = self.bookings
+        unknown = bookings.reserved_ids - self.known_ids - bookings.cancelled_ids
+        for process_id in sorted(unknown):
             at = self.bookings.reserved_at[process_id]
             kinds = sorted(
                 {
