@@ -29,7 +29,7 @@ def _env() -> dict[str, str]:
 
 
 def _mta(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(  # noqa: S603 - our own interpreter and module
+    return subprocess.Popen(
         [sys.executable, "-m", "mta_client", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -82,7 +82,7 @@ def simulator_process_fixture(socket_enabled: None) -> Iterator[str]:
 
 
 def test_slots_against_simulate(simulator_process: str) -> None:
-    result = subprocess.run(  # noqa: S603 - our own interpreter and module
+    result = subprocess.run(
         [
             sys.executable,
             "-m",
