@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Generator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 from unittest.mock import PropertyMock, patch
@@ -19,8 +20,16 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 from syrupy.assertion import SnapshotAssertion
 
-from custom_components.munich_termin.const import CONF_BASE_URL, DOMAIN, SUBENTRY_WATCH
+from custom_components.munich_termin.const import (
+    CONF_BASE_URL,
+    CONF_TELEGRAM_API_URL,
+    CONF_TELEGRAM_CHAT_ID,
+    CONF_TELEGRAM_TOKEN,
+    DOMAIN,
+    SUBENTRY_WATCH,
+)
 from mta_client.simulator import CaptchaConfig, Simulator, SimulatorServer
+from mta_client.telegram_standin import TelegramStandin, TelegramStandinServer
 
 # The captcha solver's time limit is real computing time; frozen time would
 # make it give up at once.
@@ -147,6 +156,27 @@ def config_entry(
         subentries_data=subentries,
         entry_id="01JENTRY0000000000000000000",
     )
+
+
+@asynccontextmanager
+async def telegram_standin(
+    token: str, chat: int | str
+) -> AsyncIterator[TelegramStandinServer]:
+    """The project's Bot API stand-in on 127.0.0.1, for one bot and one chat."""
+    standin = TelegramStandin(token=token, chat_ids=[chat], max_long_poll=0.2)
+    async with TelegramStandinServer(standin) as server:
+        yield server
+
+
+def telegram_options(
+    server: TelegramStandinServer, token: str, chat: int | str
+) -> dict[str, Any]:
+    """Entry options that send the alerts straight to the stand-in."""
+    return {
+        CONF_TELEGRAM_TOKEN: token,
+        CONF_TELEGRAM_CHAT_ID: str(chat),
+        CONF_TELEGRAM_API_URL: server.api_url,
+    }
 
 
 async def setup_entry(hass: HomeAssistant, entry: MockConfigEntry) -> None:

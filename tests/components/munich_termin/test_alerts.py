@@ -28,15 +28,16 @@ from custom_components.munich_termin.const import (
     CONF_ALERT_GONE,
     CONF_ALERT_NEW,
     CONF_NOTIFY_ENTITIES,
-    CONF_TELEGRAM_API_URL,
     CONF_TELEGRAM_CHAT_ID,
     CONF_TELEGRAM_TOKEN,
     DOMAIN,
 )
 from custom_components.munich_termin.offers import parse_offer
 from mta_client.models import Catalogue, ContactDetails, ServiceRequest
-from mta_client.telegram_standin import Fault, TelegramStandin, TelegramStandinServer
+from mta_client.telegram_standin import Fault, TelegramStandinServer
 from mta_client.watch import BookingEvent, BookingState, SlotEvent, SlotEventKind, Watch
+
+from .conftest import telegram_options, telegram_standin
 
 TOKEN = "777:forwarder-secret-token"
 CHAT = 4711
@@ -103,8 +104,7 @@ def notify_calls_fixture(hass: HomeAssistant) -> list[ServiceCall]:
 
 @pytest.fixture(name="standin")
 async def standin_fixture() -> AsyncIterator[TelegramStandinServer]:
-    standin = TelegramStandin(token=TOKEN, chat_ids=[CHAT], max_long_poll=0.2)
-    async with TelegramStandinServer(standin) as server:
+    async with telegram_standin(TOKEN, CHAT) as server:
         yield server
 
 
@@ -112,14 +112,6 @@ def make_entry(hass: HomeAssistant, **options: Any) -> MockConfigEntry:
     entry = MockConfigEntry(domain=DOMAIN, title="Munich Termin", options=options)
     entry.add_to_hass(hass)
     return entry
-
-
-def telegram_options(server: TelegramStandinServer) -> dict[str, Any]:
-    return {
-        CONF_TELEGRAM_TOKEN: TOKEN,
-        CONF_TELEGRAM_CHAT_ID: str(CHAT),
-        CONF_TELEGRAM_API_URL: server.api_url,
-    }
 
 
 async def started(hass: HomeAssistant, entry: MockConfigEntry) -> AlertForwarder:
@@ -377,7 +369,7 @@ async def test_nothing_configured(hass: HomeAssistant) -> None:
 async def test_telegram_new_slot_with_book_button_taken_off_when_gone(
     hass: HomeAssistant, standin: TelegramStandinServer
 ) -> None:
-    entry = make_entry(hass, **telegram_options(standin))
+    entry = make_entry(hass, **telegram_options(standin, TOKEN, CHAT))
     forwarder = await started(hass, entry)
     assert TOKEN not in repr(forwarder)
     forwarder.handle_event(slot(), watch=watch(), catalogue=CATALOGUE)
@@ -408,7 +400,7 @@ async def test_telegram_new_slot_with_book_button_taken_off_when_gone(
 async def test_telegram_no_book_button_without_contact(
     hass: HomeAssistant, standin: TelegramStandinServer
 ) -> None:
-    entry = make_entry(hass, **telegram_options(standin))
+    entry = make_entry(hass, **telegram_options(standin, TOKEN, CHAT))
     forwarder = await started(hass, entry)
     forwarder.handle_event(slot(), watch=watch(contact=False), catalogue=None)
     forwarder.handle_event(booked(), watch=watch(), catalogue=None)
@@ -426,7 +418,9 @@ async def test_telegram_and_notify_both(
     notify_calls: list[ServiceCall],
 ) -> None:
     entry = make_entry(
-        hass, **telegram_options(standin), **{CONF_NOTIFY_ENTITIES: ["notify.chat"]}
+        hass,
+        **telegram_options(standin, TOKEN, CHAT),
+        **{CONF_NOTIFY_ENTITIES: ["notify.chat"]},
     )
     forwarder = await started(hass, entry)
     await forwarder.async_send("Test message", "Munich Termin")
@@ -444,7 +438,7 @@ async def test_telegram_429_is_waited_out(
     standin.standin.faults.append(
         Fault(method="sendMessage", status=429, retry_after=1)
     )
-    entry = make_entry(hass, **telegram_options(standin))
+    entry = make_entry(hass, **telegram_options(standin, TOKEN, CHAT))
     forwarder = await started(hass, entry)
     forwarder.handle_event(slot(), watch=None, catalogue=None)
     await settle(hass, forwarder)
@@ -462,7 +456,7 @@ async def test_telegram_rejected_token_starts_reauth_once(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     standin.standin.faults.append(Fault(method="*", status=401, count=-1))
-    entry = make_entry(hass, **telegram_options(standin))
+    entry = make_entry(hass, **telegram_options(standin, TOKEN, CHAT))
     with patch.object(MockConfigEntry, "async_start_reauth") as reauth:
         forwarder = await started(hass, entry)
         forwarder.handle_event(slot(), watch=None, catalogue=None)
@@ -505,7 +499,9 @@ async def test_one_look_many_slots_one_message(
     notify_calls: list[ServiceCall],
 ) -> None:
     entry = make_entry(
-        hass, **telegram_options(standin), **{CONF_NOTIFY_ENTITIES: ["notify.chat"]}
+        hass,
+        **telegram_options(standin, TOKEN, CHAT),
+        **{CONF_NOTIFY_ENTITIES: ["notify.chat"]},
     )
     forwarder = await started(hass, entry)
     starts = [START.replace(hour=h) for h in (11, 8, 9)]
@@ -549,7 +545,7 @@ async def test_token_checked_at_start(
         severity=ir.IssueSeverity.ERROR,
         translation_key=ISSUE_TELEGRAM_REJECTED,
     )
-    entry = make_entry(hass, **telegram_options(standin))
+    entry = make_entry(hass, **telegram_options(standin, TOKEN, CHAT))
     forwarder = await started(hass, entry)
     await until(
         lambda: issue_registry.async_get_issue(DOMAIN, ISSUE_TELEGRAM_REJECTED) is None
@@ -558,7 +554,7 @@ async def test_token_checked_at_start(
     await stop(hass, entry, forwarder)
 
     standin.standin.faults.append(Fault(method="getMe", status=401))
-    entry = make_entry(hass, **telegram_options(standin))
+    entry = make_entry(hass, **telegram_options(standin, TOKEN, CHAT))
     with patch.object(MockConfigEntry, "async_start_reauth") as reauth:
         forwarder = await started(hass, entry)
         await until(lambda: reauth.called)
@@ -575,7 +571,7 @@ async def test_telegram_group_moved(
     standin.standin.faults.append(
         Fault(method="sendMessage", status=400, migrate_to_chat_id=-100555)
     )
-    entry = make_entry(hass, **telegram_options(standin))
+    entry = make_entry(hass, **telegram_options(standin, TOKEN, CHAT))
     forwarder = await started(hass, entry)
     await forwarder.async_send("to the group")
     await settle(hass, forwarder)

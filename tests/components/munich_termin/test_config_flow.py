@@ -38,9 +38,8 @@ from mta_client import (
 from mta_client.exceptions import MTAOutdatedAPIError
 from mta_client.simulator import Simulator, SimulatorServer
 from mta_client.telegram import DEFAULT_API_URL, TelegramAuthError, TelegramError
-from mta_client.telegram_standin import TelegramStandin, TelegramStandinServer
 
-from .conftest import form_schema
+from .conftest import form_schema, telegram_standin
 
 CATALOGUE = "mta_client.client.MTAClient.get_catalogue"
 SENDER = "custom_components.munich_termin.config_flow.TelegramSender"
@@ -366,8 +365,7 @@ async def test_options_check_the_token_with_the_bot_api_standin(
     hass: HomeAssistant, loaded_entry: MockConfigEntry
 ) -> None:
     """No mocks: ``getMe`` goes to the project's Bot API stand-in on 127.0.0.1."""
-    standin = TelegramStandin(token=TOKEN, chat_ids=["42"], max_long_poll=0.2)
-    async with TelegramStandinServer(standin) as server:
+    async with telegram_standin(TOKEN, "42") as server:
         result = await hass.config_entries.options.async_init(loaded_entry.entry_id)
         wrong = {
             "telegram_token": "123456789:wrong",
@@ -386,4 +384,4 @@ async def test_options_check_the_token_with_the_bot_api_standin(
         assert await hass.config_entries.async_unload(loaded_entry.entry_id)
     # The flow asked twice (the wrong token, then the right one); the alert
     # forwarder of the reloaded entry may ask once more.
-    assert len([c for c in standin.calls if c["method"] == "getMe"]) >= 2
+    assert len([c for c in server.standin.calls if c["method"] == "getMe"]) >= 2

@@ -14,17 +14,11 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.munich_termin.alerts import BOOK_COMMAND
-from custom_components.munich_termin.const import (
-    CONF_BASE_URL,
-    CONF_TELEGRAM_API_URL,
-    CONF_TELEGRAM_CHAT_ID,
-    CONF_TELEGRAM_TOKEN,
-    DOMAIN,
-)
+from custom_components.munich_termin.const import CONF_BASE_URL, DOMAIN
 from mta_client.simulator import SimulatorServer
-from mta_client.telegram_standin import TelegramStandin, TelegramStandinServer
+from mta_client.telegram_standin import TelegramStandinServer
 
-from .conftest import EMAIL, FAMILY_NAME
+from .conftest import EMAIL, FAMILY_NAME, telegram_options, telegram_standin
 
 TOKEN = "31337:notify-test-token"
 CHAT = 815
@@ -33,18 +27,13 @@ ENTITY_ID = "notify.munich_termin_alerts"
 
 @pytest.fixture(name="standin")
 async def standin_fixture() -> AsyncIterator[TelegramStandinServer]:
-    standin = TelegramStandin(token=TOKEN, chat_ids=[CHAT], max_long_poll=0.2)
-    async with TelegramStandinServer(standin) as server:
+    async with telegram_standin(TOKEN, CHAT) as server:
         yield server
 
 
 @pytest.fixture(name="options")
 def options_fixture(standin: TelegramStandinServer) -> dict[str, object]:
-    return {
-        CONF_TELEGRAM_TOKEN: TOKEN,
-        CONF_TELEGRAM_CHAT_ID: str(CHAT),
-        CONF_TELEGRAM_API_URL: standin.api_url,
-    }
+    return telegram_options(standin, TOKEN, CHAT)
 
 
 @pytest.fixture(name="config_entry")

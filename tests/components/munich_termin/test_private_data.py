@@ -51,9 +51,6 @@ from custom_components.munich_termin.const import (
     CONF_ALERT_GONE,
     CONF_BASE_URL,
     CONF_NOTIFY_ENTITIES,
-    CONF_TELEGRAM_API_URL,
-    CONF_TELEGRAM_CHAT_ID,
-    CONF_TELEGRAM_TOKEN,
     DOMAIN,
     SUBENTRY_WATCH,
 )
@@ -63,7 +60,7 @@ from custom_components.munich_termin.diagnostics import (
 )
 from mta_client.models import _link_token  # the base64 part of a link
 from mta_client.simulator import SimulatorServer
-from mta_client.telegram_standin import Fault, TelegramStandin, TelegramStandinServer
+from mta_client.telegram_standin import Fault, TelegramStandinServer
 from tests.test_private_data import (  # the same made-up person and bot
     BOT_TOKEN,
     CHAT,
@@ -76,7 +73,16 @@ from tests.test_private_data import (  # the same made-up person and bot
     TEXT2,
 )
 
-from .conftest import RUPPERT, WATCH_ID, WOHNSITZ, form_schema, setup_entry, watch_data
+from .conftest import (
+    RUPPERT,
+    WATCH_ID,
+    WOHNSITZ,
+    form_schema,
+    setup_entry,
+    telegram_options,
+    telegram_standin,
+    watch_data,
+)
 
 PERSON = {
     "family name": NAME,
@@ -122,8 +128,7 @@ def dumped(value: Any) -> str:
 
 @pytest.fixture(name="standin")
 async def standin_fixture() -> AsyncIterator[TelegramStandinServer]:
-    standin = TelegramStandin(token=BOT_TOKEN, chat_ids=[CHAT], max_long_poll=0.2)
-    async with TelegramStandinServer(standin) as server:
+    async with telegram_standin(BOT_TOKEN, CHAT) as server:
         yield server
 
 
@@ -165,9 +170,7 @@ def config_entry_fixture(
         title="Munich Termin",
         data={CONF_BASE_URL: server.base_url},
         options={
-            CONF_TELEGRAM_TOKEN: BOT_TOKEN,
-            CONF_TELEGRAM_CHAT_ID: str(CHAT),
-            CONF_TELEGRAM_API_URL: standin.api_url,
+            **telegram_options(standin, BOT_TOKEN, CHAT),
             CONF_NOTIFY_ENTITIES: ["notify.chat"],
             CONF_ALERT_GONE: True,
         },
