@@ -234,6 +234,15 @@ async def test_simulator_body_parses_to_the_clients_class(
 # --- a server of an older API generation ----------------------------------------
 
 
+async def ask_calendar(client: MTAClient) -> None:
+    await client.get_available_calendar(
+        office_ids=[10489],
+        services={1063475: 1},
+        start_date=date(2026, 11, 23),
+        captcha_token="token",
+    )
+
+
 async def test_calendar_404_not_found_is_an_outdated_api(
     client: MTAClient, responses: aioresponses
 ) -> None:
@@ -244,12 +253,7 @@ async def test_calendar_404_not_found_is_an_outdated_api(
     )
 
     with pytest.raises(MTAOutdatedAPIError) as excinfo:
-        await client.get_available_calendar(
-            office_ids=[10489],
-            services={1063475: 1},
-            start_date=date(2026, 11, 23),
-            captcha_token="token",
-        )
+        await ask_calendar(client)
 
     error = excinfo.value
     assert isinstance(error, MTAProtocolError)
@@ -274,12 +278,7 @@ async def test_other_404s_on_the_calendar_stay_what_they_are(
         payload=one_error("providerNotFound", 404, "Provider not found."),
     )
     with pytest.raises(MTAProviderNotFoundError):
-        await client.get_available_calendar(
-            office_ids=[10489],
-            services={1063475: 1},
-            start_date=date(2026, 11, 23),
-            captcha_token="token",
-        )
+        await ask_calendar(client)
 
 
 async def test_not_found_on_another_route_is_not_an_outdated_api(
