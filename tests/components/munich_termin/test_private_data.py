@@ -61,6 +61,7 @@ from custom_components.munich_termin.diagnostics import (
 from mta_client.models import _link_token  # the base64 part of a link
 from mta_client.simulator import SimulatorServer
 from mta_client.telegram_standin import Fault, TelegramStandinServer
+from mta_client.watch import BookingState
 from tests.test_private_data import (  # the same made-up person and bot
     BOT_TOKEN,
     CHAT,
@@ -302,14 +303,21 @@ async def test_home_assistant_flow(  # noqa: PLR0915, PLR0917 - one flow; fixtur
     async def send_message(call: ServiceCall) -> None:
         seen.notify_calls.append(call)
 
+    # Home Assistant's notify first, so that setting up our notify platform
+    # later does not register the real send_message over the fake one.
+    assert await async_setup_component(hass, "notify", {})
     hass.services.async_register("notify", "send_message", send_message)
     hass.states.async_set("notify.chat", "unknown", {"supported_features": 1})
 
     # It books on its own.
     await setup_entry(hass, config_entry)
     watcher = config_entry.runtime_data.watcher
-    await until(lambda: watcher.credentials(WATCH_ID) is not None)
+    # Booked: reserved, filled in and pre-confirmed, so the city sent the
+    # activation mail (credentials alone exist from the reservation on).
+    await until(lambda: watcher.status(WATCH_ID).booking.state is BookingState.BOOKED)
     await hass.async_block_till_done()
+    # The alerts go out from the forwarder's own background task.
+    await until(lambda: bool(seen.notify_calls))
     (process,) = sim.bookings.processes.values()
     assert (process.family_name, process.email, process.telephone) == (
         NAME,
