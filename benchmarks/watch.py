@@ -121,7 +121,7 @@ from mta_client.watch import (
 from mta_client.watcher import Watcher
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Callable, Coroutine
 
 BERLIN = ZoneInfo("Europe/Berlin")
 # Monday 23 November 2026, 00:00 in Munich.
@@ -372,7 +372,7 @@ async def simulate(
     seed: int,
     visibility: str,
     watches: list[Watch],
-    side: Callable[[MTAClient, Run], Awaitable[None]],
+    side: Callable[[MTAClient, Run], Coroutine[Any, Any, None]],
 ) -> Run:
     clock = LoopClock(epoch=0.0)
     # A cheap proof-of-work keeps the benchmark fast; captcha requests still

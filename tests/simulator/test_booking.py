@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -30,7 +30,7 @@ async def book(
         "update-appointment/", {**creds, **PERSON, "email": email}
     )
     assert status == 200, body
-    return process
+    return cast("dict[str, Any]", process)
 
 
 async def test_full_flow(api: Api) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any, cast
 
 from mta_client.simulator import CaptchaConfig
 from mta_client.simulator.captcha import decode_jwt, encode_jwt
@@ -60,10 +61,10 @@ async def test_url_safe_payload(api: Api) -> None:
 
 
 async def test_verify_failures(api: Api) -> None:
-    async def verify(body: object) -> dict:
+    async def verify(body: object) -> dict[str, Any]:
         status, answer, _ = await api.post("captcha-verify/", body)
         assert status == 200
-        return answer
+        return cast("dict[str, Any]", answer)
 
     assert await verify({}) == {
         "meta": {"success": False, "error": "No payload provided"},

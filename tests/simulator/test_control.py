@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import aiohttp
 import pytest
@@ -55,7 +55,7 @@ async def _preconfirmed(api: Api) -> dict[str, Any]:
     creds = {"processId": process["processId"], "authKey": process["authKey"]}
     assert (await api.post("update-appointment/", {**creds, **PERSON}))[0] == 200
     assert (await api.post("preconfirm-appointment/", creds))[0] == 200
-    return process
+    return cast("dict[str, Any]", process)
 
 
 async def test_index_lists_the_paths(served: tuple[Api, Control]) -> None:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import subprocess
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from .conftest import Api
 
 
-def assert_error(body: dict, *codes: str) -> None:
+def assert_error(body: dict[str, Any], *codes: str) -> None:
     assert [e["errorCode"] for e in body["errors"]] == list(codes)
     for entry in body["errors"]:
         assert entry == CITY_ERRORS.get(entry["errorCode"], UNKNOWN_ERROR).to_json()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import statistics
+from typing import TYPE_CHECKING, cast
 
 import pytest
 
@@ -23,6 +24,10 @@ from mta_client.simulator import (
 from mta_client.simulator.server import serve
 
 from .conftest import BERLIN, Api, SimClock, at
+
+if TYPE_CHECKING:
+    # SimClock has no monotonic(); the simulator only reads time(), hence the casts.
+    from mta_client.clock import Clock
 
 OFFICE = 102522
 SERVICE = 1063441
@@ -66,7 +71,8 @@ def test_cron_is_exactly_the_full_minute() -> None:
 def test_delayed_is_seconds_after_the_minute_and_longer_in_bulk() -> None:
     sim = run_day("delayed")
     scenario = sim.scenario
-    bulk, normal = [], []
+    bulk: list[float] = []
+    normal: list[float] = []
     for appearance in sim.stats.slot_appearances:
         if appearance.source not in {"release", "cancellation"}:
             continue
@@ -131,9 +137,9 @@ async def test_reservation_expiry_waits_for_the_delayed_cron(
     due = cron_run(sim.now() + 15 * 60)
     delay = sim.visibility.delay(due, OFFICE, bulk=sim.scenario.is_bulk(due, BERLIN))
     assert delay >= 1.0
-    sim.clock.now = due + delay - 0.5  # type: ignore[attr-defined]
+    sim.clock.now = due + delay - 0.5
     assert slot not in sim.bookable_times(OFFICE, [SERVICE])
-    sim.clock.now = due + delay  # type: ignore[attr-defined]
+    sim.clock.now = due + delay
     assert slot in sim.bookable_times(OFFICE, [SERVICE])
     expiry = sim.stats.slot_appearances[-1]
     assert expiry.source == "expiry"
@@ -172,7 +178,7 @@ def test_competitors_cancel_and_the_slot_comes_back() -> None:
         cancellations_per_hour=0.0,
         initial_density=0.0,
     )
-    sim = Simulator(clock=clock, scenario=scenario, visibility="delayed")
+    sim = Simulator(clock=cast("Clock", clock), scenario=scenario, visibility="delayed")
     changes: list[SlotChange] = []
     sim.slot_listeners.append(changes.append)
     slot = at("2026-11-25", 11)
@@ -210,7 +216,7 @@ def test_cancel_time_is_between_booking_and_appointment() -> None:
 
 def test_a_day_of_munich_has_competitor_cancellations() -> None:
     clock = SimClock(at("2026-11-23", 0, 1))
-    sim = Simulator(clock=clock, seed=2, visibility="delayed")
+    sim = Simulator(clock=cast("Clock", clock), seed=2, visibility="delayed")
     sim.sync()
     clock.advance(7 * 86_400)
     sim.sync()

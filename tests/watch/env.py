@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 import contextlib
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -86,7 +86,7 @@ async def environment(
         yield Env(sim=sim, client=client, clock=clock)
 
 
-def virtual(test: Callable[[], Awaitable[None]]) -> Callable[[], None]:
+def virtual(test: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[], None]:
     """Run an async test on the simulator's virtual-time loop."""
 
     def run() -> None:

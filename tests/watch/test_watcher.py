@@ -102,7 +102,7 @@ async def test_filters_that_miss_the_first_day_cost_only_their_days() -> None:
 async def test_time_range_and_lead_time_filters() -> None:
     async with environment() as env:
         watcher = env.watcher()
-        watcher.add(watch(id="afternoon", time_ranges=["14:00-16:00"]))  # type: ignore[list-item]
+        watcher.add(watch(id="afternoon", time_ranges=["14:00-16:00"]))
         watcher.add(watch(id="lead", min_lead=timedelta(days=1, hours=4)))
         env.sim.release_slot(10489, env.at(TUESDAY, 9), minutes=15)
         env.sim.release_slot(10489, env.at(TUESDAY, 14, 30), minutes=15)
