@@ -47,10 +47,13 @@ def test_manifest() -> None:
 
 def test_hacs_json() -> None:
     hacs = json.loads((ROOT / "hacs.json").read_text(encoding="utf-8"))
+    # Installed from the zip the release workflow attaches (zip_release).
     assert hacs == {
         "name": "Munich Termin",
         "homeassistant": "2026.10.0",
         "render_readme": True,
+        "zip_release": True,
+        "filename": "munich_termin.zip",
     }
 
 
