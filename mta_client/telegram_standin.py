@@ -47,12 +47,11 @@ from dataclasses import dataclass, field
 import itertools
 import json
 import time
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any
 
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from types import TracebackType
+from mta_client.localserver import LocalServer
 
 __all__ = [
     "Fault",
@@ -912,7 +911,7 @@ async def _control_reset(request: web.Request) -> web.Response:
 # --- serving ----------------------------------------------------------------------
 
 
-class TelegramStandinServer:
+class TelegramStandinServer(LocalServer):
     """Run a :class:`TelegramStandin` on a local TCP port.
 
     Example::
@@ -925,53 +924,22 @@ class TelegramStandinServer:
         self, standin: TelegramStandin, *, host: str = "127.0.0.1", port: int = 0
     ) -> None:
         """Prepare the server; ``port=0`` picks a free port."""
+        super().__init__(host=host, port=port)
         self.standin = standin
-        self.host = host
-        self.port = port
-        self._runner: web.AppRunner | None = None
 
     @property
     def api_url(self) -> str:
         """The Bot API root to give a client (``{api_url}/bot{token}/...``)."""
         return f"http://{self.host}:{self.port}"
 
-    async def start(self) -> None:
-        """Start listening."""
-        self._runner = web.AppRunner(
-            self.standin.create_app(),
-            access_log=None,
-            shutdown_timeout=1.0,
-            handler_cancellation=True,
-        )
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        for address in self._runner.addresses:
-            if isinstance(address, tuple):
-                self.port = int(address[1])
-                break
+    def create_app(self) -> web.Application:
+        """The stand-in's Bot API and control surface."""
+        return self.standin.create_app()
 
-    async def close(self) -> None:
-        """Stop listening; long polls end at once."""
-        if self._runner is not None:
-            self.standin.shutdown_event.set()
-            self.standin._new_update.set()  # noqa: SLF001 - wake the long polls
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> Self:
-        """Start the server."""
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Stop the server."""
-        await self.close()
+    def stopping(self) -> None:
+        """End the long polls at once."""
+        self.standin.shutdown_event.set()
+        self.standin._new_update.set()  # noqa: SLF001 - wake the long polls
 
 
 async def serve(

@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Self
-
-from aiohttp import web
+from typing import TYPE_CHECKING
 
 from mta_client.clock import ScaledClock, SystemClock
+from mta_client.localserver import LocalServer
 
 from .app import create_app
 from .paths import API_PREFIX, CONTROL_PREFIX
 from .simulator import Simulator
 
 if TYPE_CHECKING:
-    from types import TracebackType
+    from aiohttp import web
 
 __all__ = ["SimulatorServer", "serve"]
 
 
-class SimulatorServer:
+class SimulatorServer(LocalServer):
     """Run a :class:`Simulator` on a local TCP port.
 
     Example::
@@ -32,10 +31,8 @@ class SimulatorServer:
         self, simulator: Simulator, *, host: str = "127.0.0.1", port: int = 0
     ) -> None:
         """Prepare the server; ``port=0`` picks a free port."""
+        super().__init__(host=host, port=port)
         self.simulator = simulator
-        self.host = host
-        self.port = port
-        self._runner: web.AppRunner | None = None
 
     @property
     def base_url(self) -> str:
@@ -47,42 +44,13 @@ class SimulatorServer:
         """The root of the control surface, ``…/_simulator/`` (if it is on)."""
         return f"http://{self.host}:{self.port}{CONTROL_PREFIX}"
 
-    async def start(self) -> None:
-        """Start listening."""
-        self._runner = web.AppRunner(
-            create_app(self.simulator),
-            access_log=None,
-            shutdown_timeout=1.0,
-            handler_cancellation=True,
-        )
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        for address in self._runner.addresses:
-            if isinstance(address, tuple):
-                self.port = int(address[1])
-                break
+    def create_app(self) -> web.Application:
+        """The simulated city's application."""
+        return create_app(self.simulator)
 
-    async def close(self) -> None:
-        """Stop listening and end open requests."""
-        if self._runner is not None:
-            self.simulator.shutdown_event.set()
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> Self:
-        """Start the server."""
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Stop the server."""
-        await self.close()
+    def stopping(self) -> None:
+        """End the requests that wait (hanging faults, slow answers)."""
+        self.simulator.shutdown_event.set()
 
 
 async def serve(
