@@ -30,7 +30,7 @@ from typing import Any
 import aiohttp
 
 from .client import SessionOwner
-from .clock import Clock, SystemClock
+from .clock import Clock, SystemClock, monotonic_of
 from .exceptions import MTAError
 
 __all__ = [
@@ -383,13 +383,13 @@ class TelegramSender(SessionOwner):
         key = str(chat_id)
         lock = self._chat_locks.setdefault(key, asyncio.Lock())
         async with lock:
-            wait = self._next_send.get(key, -math.inf) - _monotonic(self.clock)
+            wait = self._next_send.get(key, -math.inf) - monotonic_of(self.clock)
             if wait > 0:
                 await self.clock.sleep(wait)
             try:
                 return await self._call(method, params)
             finally:
-                self._next_send[key] = _monotonic(self.clock) + self.min_interval
+                self._next_send[key] = monotonic_of(self.clock) + self.min_interval
 
     # --- transport ------------------------------------------------------------
 
@@ -402,7 +402,7 @@ class TelegramSender(SessionOwner):
     ) -> Any:
         """Call one method; wait out a short 429 once, and Telegram's last 429."""
         for attempt in (1, 2):
-            wait = self._blocked_until - _monotonic(self.clock)
+            wait = self._blocked_until - monotonic_of(self.clock)
             if wait > 0:
                 if wait > self.max_retry_after:
                     raise TelegramRateLimitError(
@@ -414,7 +414,7 @@ class TelegramSender(SessionOwner):
             try:
                 return await self._post(method, params, limit=limit)
             except TelegramRateLimitError as err:
-                self._blocked_until = _monotonic(self.clock) + err.retry_after
+                self._blocked_until = monotonic_of(self.clock) + err.retry_after
                 if attempt == 2 or err.retry_after > self.max_retry_after:  # noqa: PLR2004
                     raise
                 _LOGGER.debug(
@@ -519,15 +519,6 @@ class TelegramSender(SessionOwner):
             method=method,
             status=status,
         )
-
-
-def _monotonic(clock: Clock) -> float:
-    """Seconds on the clock's monotonic time (its wall time if it has none).
-
-    Pacing and waiting are measured on a clock that never jumps.
-    """
-    reader = getattr(clock, "monotonic", None)
-    return float(reader()) if callable(reader) else clock.time()
 
 
 def _fit(text: str) -> str:
@@ -635,7 +626,7 @@ class AlertQueue:
             text=text,
             buttons=tuple(tuple(row) for row in buttons or () if row),
             parse_mode=parse_mode,
-            queued_at=_monotonic(self.clock),
+            queued_at=monotonic_of(self.clock),
             on_sent=on_sent,
         )
         if len(self._messages) >= self.maxsize:
@@ -746,7 +737,7 @@ class AlertQueue:
             self.on_chat_migrated(old, new)
 
     def _expire(self) -> None:
-        now = _monotonic(self.clock)
+        now = monotonic_of(self.clock)
         while self._messages and now - self._messages[0].queued_at > self.max_age:
             self._drop_head()
             _LOGGER.warning("Telegram alert older than %.0f s dropped", self.max_age)
