@@ -37,6 +37,9 @@ class SimClock:
     def time(self) -> float:
         return self.now
 
+    def monotonic(self) -> float:
+        return self.now
+
     async def sleep(self, seconds: float) -> None:
         self.now += max(0.0, seconds)
 

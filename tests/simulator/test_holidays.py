@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     # SimClock has no monotonic(); the simulator only reads time(), hence the cast.
-    from mta_client.clock import Clock
 
 FUEHRERSCHEIN, SERVICE = 10308174, 1071896  # no captcha needed
 # Bavaria's public holidays around the turn of the year, and the working days
@@ -102,7 +101,7 @@ async def test_calendar_and_reserve_skip_holidays(api: Api) -> None:
 def test_a_lively_scenario_never_offers_a_holiday() -> None:
     # Releases, cancellations and leftovers of a month over Christmas.
     clock = SimClock(dt.datetime(2026, 12, 14, 6, 0, tzinfo=BERLIN).timestamp())
-    sim = Simulator(clock=cast("Clock", clock), scenario="munich-weekday", seed=3)
+    sim = Simulator(clock=clock, scenario="munich-weekday", seed=3)
     holidays = MunichHolidays()
     seen_days: set[dt.date] = set()
     for _ in range(24 * 28):

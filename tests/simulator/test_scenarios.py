@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, cast
 
 import pytest
 
@@ -16,10 +15,6 @@ from mta_client.simulator import (
 )
 
 from .conftest import BERLIN, SimClock, at
-
-if TYPE_CHECKING:
-    # SimClock has no monotonic(); the simulator only reads time(), hence the casts.
-    from mta_client.clock import Clock
 
 OFFICE = 102522
 
@@ -37,7 +32,7 @@ def test_default_is_munich_weekday() -> None:
 
 def run_day(seed: int) -> Simulator:
     clock = SimClock(at("2026-11-23", 0, 1))
-    sim = Simulator(clock=cast("Clock", clock), seed=seed)
+    sim = Simulator(clock=clock, seed=seed)
     sim.sync()
     for _ in range(24 * 6):
         clock.advance(600)
@@ -82,7 +77,7 @@ def test_deterministic_by_seed() -> None:
 
 def test_same_result_however_often_synced() -> None:
     clock = SimClock(at("2026-11-23", 0, 1))
-    sim = Simulator(clock=cast("Clock", clock), seed=7)
+    sim = Simulator(clock=clock, seed=7)
     sim.sync()
     clock.now = at("2026-11-24", 0, 1)
     sim.sync()
@@ -92,7 +87,7 @@ def test_same_result_however_often_synced() -> None:
 def test_manual_release_and_competitor() -> None:
     clock = SimClock()
     sim = Simulator(
-        clock=cast("Clock", clock),
+        clock=clock,
         scenario=MunichWeekday(
             competition=Competition(probability=1.0, median_delay=30, sigma=0.01)
         ),
@@ -119,7 +114,7 @@ def test_manual_release_and_competitor() -> None:
 
 def test_scheduled_release_and_take() -> None:
     clock = SimClock()
-    sim = Simulator(clock=cast("Clock", clock), scenario="quiet")
+    sim = Simulator(clock=clock, scenario="quiet")
     slot = at("2026-11-25", 11)
     sim.release_slot(OFFICE, slot, at=clock.now + 100)
     assert sim.free_slots(OFFICE) == []
@@ -131,7 +126,7 @@ def test_scheduled_release_and_take() -> None:
 
 def test_quiet_has_nothing() -> None:
     clock = SimClock(at("2026-11-23", 0, 1))
-    sim = Simulator(clock=cast("Clock", clock), scenario="quiet")
+    sim = Simulator(clock=clock, scenario="quiet")
     clock.advance(86_400)
     sim.sync()
     assert not sim.stats.slot_appearances

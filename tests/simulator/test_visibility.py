@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import random
 import statistics
-from typing import TYPE_CHECKING, cast
 
 import pytest
 
@@ -24,10 +23,6 @@ from mta_client.simulator import (
 from mta_client.simulator.server import serve
 
 from .conftest import BERLIN, Api, SimClock, at
-
-if TYPE_CHECKING:
-    # SimClock has no monotonic(); the simulator only reads time(), hence the casts.
-    from mta_client.clock import Clock
 
 OFFICE = 102522
 SERVICE = 1063441
@@ -178,7 +173,7 @@ def test_competitors_cancel_and_the_slot_comes_back() -> None:
         cancellations_per_hour=0.0,
         initial_density=0.0,
     )
-    sim = Simulator(clock=cast("Clock", clock), scenario=scenario, visibility="delayed")
+    sim = Simulator(clock=clock, scenario=scenario, visibility="delayed")
     changes: list[SlotChange] = []
     sim.slot_listeners.append(changes.append)
     slot = at("2026-11-25", 11)
@@ -216,7 +211,7 @@ def test_cancel_time_is_between_booking_and_appointment() -> None:
 
 def test_a_day_of_munich_has_competitor_cancellations() -> None:
     clock = SimClock(at("2026-11-23", 0, 1))
-    sim = Simulator(clock=cast("Clock", clock), seed=2, visibility="delayed")
+    sim = Simulator(clock=clock, seed=2, visibility="delayed")
     sim.sync()
     clock.advance(7 * 86_400)
     sim.sync()
