@@ -352,6 +352,9 @@ class PollError:
     what: str
     """``catalogue``, ``group:<services>``, ``day:<services>:<date>``,
     ``captcha`` or ``booking:<watch id>``."""
+    watch_ids: tuple[str, ...] = ()
+    """The watches the failed work was for; empty when it was for every watch
+    (the catalogue, the captcha)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -790,7 +793,7 @@ class Watcher:
                 except MTAError as err:
                     what = f"group:{_key_text(state.group.key)}"
                     state.due = monotonic_of(self.clock) + self._failed(
-                        err, what, errors
+                        err, what, errors, group=state.group
                     )
                     continue
                 state.due = self._next_look(state)
@@ -805,7 +808,7 @@ class Watcher:
                 except MTAError as err:
                     what = f"day:{_key_text(state.group.key)}:{query.day.isoformat()}"
                     state.days[query.day] = monotonic_of(self.clock) + self._failed(
-                        err, what, errors
+                        err, what, errors, group=state.group
                     )
         if not fixed:
             self._plan_silence()
@@ -1140,13 +1143,23 @@ class Watcher:
         """Seconds to wait after a look failed with ``err`` (the policy's)."""
         return self.policy.retry_after(err)
 
-    def _failed(self, err: MTAError, what: str, errors: list[PollError]) -> float:
+    def _failed(
+        self,
+        err: MTAError,
+        what: str,
+        errors: list[PollError],
+        *,
+        group: QueryGroup | None = None,
+    ) -> float:
         """Record a failed look; return how long to wait before the next."""
         self.stats.errors += 1
         self.stats.last_error = type(err).__name__
         delay = self.retry_delay(err)
         _LOGGER.warning("Looking for slots failed (next try in %.0f s): %s", delay, err)
-        errors.append(PollError(error=err, retry_after=delay, what=what))
+        watch_ids = () if group is None else tuple(w.id for w in group.watches)
+        errors.append(
+            PollError(error=err, retry_after=delay, what=what, watch_ids=watch_ids)
+        )
         if self.on_error is not None:
             self.on_error(err, delay)
         return delay
@@ -1395,7 +1408,12 @@ class Watcher:
             # next poll reports it.
             _LOGGER.warning("Watch %s: booking stopped: %s", watch.id, err)
             self._late_errors.append(
-                PollError(error=err, retry_after=0.0, what=f"booking:{watch.id}")
+                PollError(
+                    error=err,
+                    retry_after=0.0,
+                    what=f"booking:{watch.id}",
+                    watch_ids=(watch.id,),
+                )
             )
 
     async def _after_booking(self, event: BookingEvent) -> None:

@@ -311,10 +311,7 @@ class MunichTerminCoordinator(DataUpdateCoordinator[dict[str, "WatchStatus"]]):
 
     def _update_failed_watches(self, result: PollResult) -> None:
         failed = {
-            watch.id
-            for problem in result.errors
-            for watch in self.watcher.watches
-            if _concerns(problem.what, watch)
+            watch_id for problem in result.errors for watch_id in problem.watch_ids
         }
         for watch_id in failed - self.failed:
             LOGGER.info("Watch %s: looking for slots failed; unavailable", watch_id)
@@ -528,21 +525,6 @@ class MunichTerminCoordinator(DataUpdateCoordinator[dict[str, "WatchStatus"]]):
             )
         elif clear:
             ir.async_delete_issue(self.hass, DOMAIN, issue_id)
-
-
-def _concerns(what: str, watch: Watch) -> bool:
-    """Whether failed work (``group:<key>``, ``day:<key>:<date>``) was a watch's.
-
-    ``<key>`` is the group's services as the engine writes them,
-    ``1063475x1+1063576x2``; ``booking:<watch id>`` names the watch itself.
-    """
-    kind, _, rest = what.partition(":")
-    if kind == "booking":
-        return rest == watch.id
-    if kind not in ("group", "day"):
-        return False
-    key = "+".join(f"{service}x{count}" for service, count in watch.service_key)
-    return rest == key or rest.startswith(f"{key}:")
 
 
 def _update_failed(err: MTAError, delay: float | None) -> UpdateFailed:

@@ -84,6 +84,8 @@ async def test_a_host_loop_over_poll_backs_off_a_block_and_recovers() -> None:
             assert type(error.error).__name__ == "MTABlockedError"
             assert error.retry_after == 900.0
             assert error.what == "group:1063475x1"
+            # The watches that failed look was for, so a host can tell which.
+            assert error.watch_ids == (watcher.watches[0].id,)
             # The engine comes back after the back-off (renewing the captcha
             # token just before), not sooner.
             assert 895.0 <= result.delay <= 900.0
@@ -108,6 +110,7 @@ async def test_a_failed_catalogue_is_reported_and_tried_again() -> None:
         assert isinstance(error.error, MTAMaintenanceError)
         assert isinstance(error.error, MTAServiceUnavailableError)
         assert (error.what, error.retry_after) == ("catalogue", 900.0)
+        assert error.watch_ids == ()  # every watch
         assert first.delay == pytest.approx(900.0)
         assert (await watcher.poll()).requests == 0  # waits the back-off out
         await asyncio.sleep(first.delay)

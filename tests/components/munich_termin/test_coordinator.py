@@ -196,7 +196,10 @@ async def test_a_failed_watch_goes_unavailable_and_comes_back(
 ) -> None:
     caplog.set_level(logging.INFO)
     failure = PollError(
-        error=MTAServerError(), retry_after=60, what="day:1063475x1:2026-12-01"
+        error=MTAServerError(),
+        retry_after=60,
+        what="day:1063475x1:2026-12-01",
+        watch_ids=(WATCH_ID,),
     )
     await _refresh(hass, loaded_entry, _result(loaded_entry, failure))
     assert _coordinator(loaded_entry).last_update_success is True
@@ -204,12 +207,20 @@ async def test_a_failed_watch_goes_unavailable_and_comes_back(
     assert _available(hass, "sensor.munich_termin_last_successful_check")
     await _refresh(hass, loaded_entry, _result(loaded_entry, failure))
     assert caplog.text.count("looking for slots failed; unavailable") == 1
-    other = PollError(error=MTAServerError(), retry_after=60, what="group:1x1")
+    other = PollError(
+        error=MTAServerError(),
+        retry_after=60,
+        what="group:1x1",
+        watch_ids=("another-watch",),
+    )
     await _refresh(hass, loaded_entry, _result(loaded_entry, other))
     assert _available(hass, "sensor.wohnsitz_earliest_slot")
     assert caplog.text.count("looking for slots works again") == 1
     booking = PollError(
-        error=StoreError("disk"), retry_after=0, what=f"booking:{WATCH_ID}"
+        error=StoreError("disk"),
+        retry_after=0,
+        what=f"booking:{WATCH_ID}",
+        watch_ids=(WATCH_ID,),
     )
     await _refresh(hass, loaded_entry, _result(loaded_entry, booking))
     assert not _available(hass, "sensor.wohnsitz_earliest_slot")

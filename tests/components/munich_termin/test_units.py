@@ -11,11 +11,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.munich_termin.const import CONF_BASE_URL, DOMAIN, SUBENTRY_WATCH
-from custom_components.munich_termin.coordinator import (
-    HAStateStore,
-    _concerns,
-    _update_failed,
-)
+from custom_components.munich_termin.coordinator import HAStateStore, _update_failed
 from custom_components.munich_termin.offers import (
     InvalidOfferError,
     offer_token,
@@ -98,13 +94,7 @@ def test_labels_and_lengths() -> None:
     assert office_label(catalogue, 9) == "9"
 
 
-def test_failed_work_is_matched_to_watches() -> None:
-    watch = build_watch(WATCH_ID, watch_data())
-    assert _concerns("group:1063475x1", watch)
-    assert _concerns("day:1063475x1:2026-12-01", watch)
-    assert not _concerns("group:1063475x2", watch)
-    assert _concerns(f"booking:{WATCH_ID}", watch)
-    assert not _concerns("catalogue", watch)
+def test_failed_update_is_translated() -> None:
     failure = _update_failed(MTAError("odd"), 60.0)
     assert failure.translation_key == "update_failed"
     assert failure.retry_after == 60.0
