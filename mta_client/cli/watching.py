@@ -43,7 +43,7 @@ from mta_client.store import (
     parse_state,
 )
 from mta_client.watch import BookingEvent, BookingState, SlotEvent, SlotEventKind
-from mta_client.watcher import PollPolicy, Watcher, is_city
+from mta_client.watcher import PollPolicy, Watcher
 
 from .exitcodes import (
     CLIError,
@@ -77,7 +77,6 @@ __all__ = [
     "check_state",
     "default_state_path",
     "load_catalogue",
-    "polite_interval",
     "poll_policy",
     "run_watches",
     "state_store",
@@ -91,15 +90,6 @@ DEFAULT_RESERVATION_MINUTES = 15
 """The city's reservationDuration when the catalogue does not say."""
 
 _LOGGER = logging.getLogger(__name__)
-
-
-def polite_interval(base_url: str, interval: float) -> float:
-    """Return the interval to use: at least 30 s against the city's server.
-
-    The rule is the policy's (:meth:`PollPolicy.toward`); other servers (the
-    simulator) may be asked as often as wanted.
-    """
-    return max(interval, MIN_CITY_INTERVAL) if is_city(base_url) else interval
 
 
 def poll_policy(base_url: str, interval: float | None) -> PollPolicy:

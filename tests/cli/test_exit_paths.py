@@ -10,7 +10,7 @@ import pytest
 from mta_client import cli
 from mta_client.cli import ExitCode
 from mta_client.cli.exitcodes import CLIError, describe, exit_code_for
-from mta_client.cli.watching import MIN_CITY_INTERVAL, polite_interval
+from mta_client.cli.watching import MIN_CITY_INTERVAL
 from mta_client.client import DEFAULT_BASE_URL
 from mta_client.exceptions import (
     MTAAppointmentNotAvailableError,
@@ -32,6 +32,7 @@ from mta_client.exceptions import (
     MTAUnknownError,
     MTAValidationError,
 )
+from mta_client.watcher import PollPolicy
 
 if TYPE_CHECKING:
     from mta_client.simulator import Simulator
@@ -80,6 +81,12 @@ def test_describe() -> None:
     )
     assert describe(RuntimeError("boom")) == "unexpected RuntimeError: boom"
     assert describe(MTAError("plain")) == "plain"
+
+
+def polite_interval(base_url: str, interval: float) -> float:
+    """The pause the policy keeps toward ``base_url`` for a chosen one."""
+    policy = PollPolicy(window_interval=interval, other_interval=interval)
+    return policy.toward(base_url).other_interval
 
 
 def test_polite_interval() -> None:
