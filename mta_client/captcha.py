@@ -503,6 +503,9 @@ class CaptchaTokenCache:
     expired (a needless proof of work) nor an expired one look fresh (a
     refused search).
 
+    :attr:`last_fetch_seconds` is how long the last new token took (the
+    challenge, the proof of work and the verification), for diagnostics.
+
     The token itself never appears in ``repr()``.
     """
 
@@ -544,6 +547,12 @@ class CaptchaTokenCache:
         # tell that a fetch completed meanwhile and share its outcome.
         self._finished = 0
         self._error: Exception | None = None
+        self.last_fetch_seconds: float | None = None
+        """Seconds the last successful fetch took, by the performance counter.
+
+        Real computing and waiting time (not the clock's, which a test may
+        move), rounded to milliseconds; None before the first new token.
+        """
 
     def __repr__(self) -> str:
         """Describe the cache without revealing the token."""
@@ -631,12 +640,14 @@ class CaptchaTokenCache:
                 if self._token is not None:
                     return self._token
             started = monotonic_of(self._clock)
+            timer = time.perf_counter()
             try:
                 token = await self._fetch_checked()
             except Exception as err:
                 self._finished += 1
                 self._error = err
                 raise
+            self.last_fetch_seconds = round(time.perf_counter() - timer, 3)
             expiry = token_expiry(token)
             self._token = token
             self._expires = (

@@ -206,6 +206,15 @@ class MTAClient(SessionOwner):
         """Show where the client points, never tokens."""
         return f"{type(self).__name__}(base_url={str(self.base_url)!r})"
 
+    @property
+    def last_captcha_seconds(self) -> float | None:
+        """Seconds the last new captcha token took: challenge, proof of work, verify.
+
+        None until one was fetched (a token given with :meth:`CaptchaTokenCache.seed`
+        took none); see :attr:`CaptchaTokenCache.last_fetch_seconds`.
+        """
+        return self.captcha.last_fetch_seconds
+
     # --- lifecycle -------------------------------------------------------------
 
     async def close(self) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from unittest.mock import Mock, patch
+from unittest.mock import PropertyMock, patch
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.calendar.const import DOMAIN as CALENDAR_DOMAIN
@@ -20,6 +20,7 @@ from pytest_homeassistant_custom_component.common import (
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.munich_termin.const import SUBENTRY_WATCH
+from mta_client import MTAClient
 from mta_client.simulator import SimulatorServer
 
 from .conftest import response_of, setup_entry, state_of, watch_data, watch_id
@@ -51,9 +52,13 @@ async def test_entities(  # noqa: PLR0917 - fixtures
     platform: Platform,
 ) -> None:
     # The captcha's solve time is real computing time: make it a fixed one.
-    clock = Mock(perf_counter=Mock(side_effect=[100.0, 100.25] * 20))
     with (
-        patch("custom_components.munich_termin.coordinator.time", clock),
+        patch.object(
+            MTAClient,
+            "last_captcha_seconds",
+            new_callable=PropertyMock,
+            return_value=0.25,
+        ),
         patch("custom_components.munich_termin.PLATFORMS", [platform]),
     ):
         await setup_entry(hass, config_entry)
