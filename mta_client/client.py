@@ -166,7 +166,8 @@ class MTAClient(SessionOwner):
         captcha_margin: seconds before a captcha token's expiry at which a new
             one is fetched.
         catalogue_ttl: seconds the catalogue is cached (the city caches it for
-            an hour itself).
+            an hour itself). A program that keeps the catalogue between runs
+            (:meth:`seed_catalogue`, :attr:`on_catalogue`) may choose longer.
         user_agent: overrides the versioned default ``User-Agent``.
 
     """
@@ -198,6 +199,10 @@ class MTAClient(SessionOwner):
         self._init_session(session)
         self._catalogue: Catalogue | None = None
         self._catalogue_at = 0.0
+        self.on_catalogue: Callable[[Any, float], Awaitable[None]] | None = None
+        """Awaited with each catalogue fetched from the server: its answer
+        (the decoded JSON, already parsed fine) and the Unix time it came. To
+        keep it for a later run (:meth:`seed_catalogue`); it must not raise."""
         self.captcha = CaptchaTokenCache(
             fetch=self._new_captcha_token, clock=self.clock, margin=captcha_margin
         )
@@ -320,7 +325,35 @@ class MTAClient(SessionOwner):
         data = await self._request("GET", "offices-and-services/")
         catalogue = _parse(Catalogue, data)
         self._catalogue, self._catalogue_at = catalogue, monotonic_of(self.clock)
+        if self.on_catalogue is not None:
+            await self.on_catalogue(data, self.clock.time())
         return catalogue
+
+    def seed_catalogue(self, data: Any, *, fetched_at: float) -> bool:
+        """Use a catalogue answer kept from before (another run of the program).
+
+        ``data`` is an answer of ``offices-and-services/`` as decoded JSON,
+        such as :attr:`on_catalogue` was given; it is checked by the same
+        parser as a fresh answer. ``fetched_at`` is the Unix time it came: it
+        ages from then on like a fetched one, and :meth:`get_catalogue` asks
+        the server again once it is ``catalogue_ttl`` old. An answer that is
+        that old already, or from the future (a clock set back), is refused
+        (False) and nothing changes.
+
+        Raises:
+            MTAInvalidResponseError: ``data`` is not a catalogue.
+
+        """
+        if isinstance(fetched_at, bool) or not isinstance(fetched_at, int | float):
+            return False
+        age = self.clock.time() - fetched_at
+        if not 0 <= age < self.catalogue_ttl:  # also False for NaN
+            return False
+        catalogue = _parse(Catalogue, data)
+        self._catalogue = catalogue
+        # Ages on monotonic time from here, like a fetched one.
+        self._catalogue_at = monotonic_of(self.clock) - age
+        return True
 
     # --- availability ----------------------------------------------------------
 
