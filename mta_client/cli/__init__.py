@@ -30,16 +30,25 @@ from .booking import (
     BookingRequest,
     book,
     cancel,
+    choose_slot,
     confirm,
     contact_from,
     credentials_from,
 )
-from .catalogue import list_offices, list_services
+from .catalogue import list_offices, list_services, with_fresh_catalogue
 from .exitcodes import CLIError, ExitCode, describe, exit_code_for, server_name
 from .output import Output
 from .parsing import build_parser
-from .session import TOKEN_FILE, BudgetNotice, TokenFile, state_folder
-from .slots import SlotQuery, plan_query, show_slots
+from .session import (
+    CATALOGUE_FILE,
+    CATALOGUE_TTL,
+    TOKEN_FILE,
+    BudgetNotice,
+    CatalogueFile,
+    TokenFile,
+    state_folder,
+)
+from .slots import SlotQuery, fetch_calendar, plan_query, show_slots
 from .telegram import TelegramRelay, telegram_settings
 from .watchdefs import check_file_conflicts, watches_from_args
 from .watching import (
@@ -56,6 +65,9 @@ from .watching import (
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Awaitable, Callable, Sequence
+
+    from mta_client.models import AvailableCalendar, Catalogue, Slot
+    from mta_client.watch import Watch
 
 __all__ = [
     "ExitCode",
@@ -185,57 +197,91 @@ def _check_base_url(base_url: str) -> None:
         raise CLIError(msg, ExitCode.USAGE)
 
 
-def _token_file(args: argparse.Namespace) -> TokenFile | None:
-    """Where the captcha token is kept between runs (None: keep nothing)."""
-    if args.command == "watch" and (args.no_state or args.state == "-"):
-        return None
-    return TokenFile(state_folder() / TOKEN_FILE)
+# The commands that look ids up in the catalogue kept between runs. The
+# listings (offices, services) ask the server: they show what it offers now,
+# and keep that for the next command.
+_KEPT_CATALOGUE = frozenset({"slots", "book", "watch"})
+
+
+def _keeps_state(args: argparse.Namespace) -> bool:
+    """Whether the run keeps the captcha token and the catalogue for the next."""
+    return not (args.command == "watch" and (args.no_state or args.state == "-"))
 
 
 async def _run(args: argparse.Namespace, out: Output) -> ExitCode:
     """Run a command that talks to the API."""
     command = _COMMANDS[args.command]
     async with MTAClient(
-        base_url=args.base_url, request_timeout=args.timeout, retry=RETRY_POLICY
+        base_url=args.base_url,
+        request_timeout=args.timeout,
+        retry=RETRY_POLICY,
+        # A watch asks for the catalogue again after this (see CATALOGUE_TTL).
+        catalogue_ttl=CATALOGUE_TTL,
     ) as client:
         client.budget.on_wait = BudgetNotice(
             out=out, budget=client.budget, server=_server(args)
         )
-        tokens = _token_file(args)
-        if tokens is not None:
-            tokens.load_into(client)
+        if not _keeps_state(args):
+            return await command(client, out, args, None)
+        folder = state_folder()
+        tokens = TokenFile(folder / TOKEN_FILE)
+        tokens.load_into(client)
+        catalogues = CatalogueFile(folder / CATALOGUE_FILE)
+        catalogues.attach(client)
+        if args.command in _KEPT_CATALOGUE and not args.refresh_catalogue:
+            await catalogues.load_into(client)
         try:
-            return await command(client, out, args)
+            return await command(client, out, args, catalogues)
         finally:
-            if tokens is not None:
-                tokens.save_from(client)
+            await tokens.save_from(client)
 
 
 async def _offices(
-    client: MTAClient, out: Output, args: argparse.Namespace
+    client: MTAClient,
+    out: Output,
+    args: argparse.Namespace,
+    _kept: CatalogueFile | None,
 ) -> ExitCode:
     return await list_offices(client, out, services=args.services)
 
 
 async def _services(
-    client: MTAClient, out: Output, args: argparse.Namespace
+    client: MTAClient,
+    out: Output,
+    args: argparse.Namespace,
+    _kept: CatalogueFile | None,
 ) -> ExitCode:
     return await list_services(client, out, search=args.search, office_id=args.office)
 
 
-async def _slots(client: MTAClient, out: Output, args: argparse.Namespace) -> ExitCode:
-    query, _ = await plan_query(
-        client,
-        services=args.services,
-        office_ids=args.offices,
-        start=args.start,
-        end=args.end,
-        day=args.day,
-    )
-    return await show_slots(client, out, query)
+async def _slots(
+    client: MTAClient,
+    out: Output,
+    args: argparse.Namespace,
+    kept: CatalogueFile | None,
+) -> ExitCode:
+    async def look(refresh: bool) -> tuple[SlotQuery, AvailableCalendar]:  # noqa: FBT001
+        query, _ = await plan_query(
+            client,
+            services=args.services,
+            office_ids=args.offices,
+            start=args.start,
+            end=args.end,
+            day=args.day,
+            refresh=refresh,
+        )
+        return query, await fetch_calendar(client, query)
+
+    query, calendar = await with_fresh_catalogue(kept, look)
+    return show_slots(out, query, calendar)
 
 
-async def _cancel(client: MTAClient, out: Output, args: argparse.Namespace) -> ExitCode:
+async def _cancel(
+    client: MTAClient,
+    out: Output,
+    args: argparse.Namespace,
+    _kept: CatalogueFile | None,
+) -> ExitCode:
     credentials = credentials_from(
         link=args.link, process_id=args.process_id, auth_key=args.auth_key
     )
@@ -243,12 +289,20 @@ async def _cancel(client: MTAClient, out: Output, args: argparse.Namespace) -> E
 
 
 async def _confirm(
-    client: MTAClient, out: Output, args: argparse.Namespace
+    client: MTAClient,
+    out: Output,
+    args: argparse.Namespace,
+    _kept: CatalogueFile | None,
 ) -> ExitCode:
     return await confirm(client, out, args.link)
 
 
-async def _book(client: MTAClient, out: Output, args: argparse.Namespace) -> ExitCode:
+async def _book(
+    client: MTAClient,
+    out: Output,
+    args: argparse.Namespace,
+    kept: CatalogueFile | None,
+) -> ExitCode:
     # The person's data is checked before anything is sent.
     contact = contact_from(
         name=args.name,
@@ -257,20 +311,35 @@ async def _book(client: MTAClient, out: Output, args: argparse.Namespace) -> Exi
         text=args.text,
         text2=args.text2,
     )
-    query, catalogue = await plan_query(
-        client,
-        services=args.services,
-        office_ids=args.offices,
-        start=args.start,
-        end=args.end,
+
+    async def choose(refresh: bool) -> tuple[BookingRequest, Catalogue, Slot]:  # noqa: FBT001
+        query, catalogue = await plan_query(
+            client,
+            services=args.services,
+            office_ids=args.offices,
+            start=args.start,
+            end=args.end,
+            refresh=refresh,
+        )
+        request = BookingRequest(
+            query=query, slot=args.slot, show_credentials=args.show_credentials
+        )
+        return request, catalogue, await choose_slot(client, request, contact)
+
+    # Nothing is reserved before the slot is chosen: trying that again with
+    # a new catalogue is safe.
+    request, catalogue, slot = await with_fresh_catalogue(kept, choose)
+    return await book(
+        client, out, request, slot=slot, contact=contact, catalogue=catalogue
     )
-    request = BookingRequest(
-        query=query, slot=args.slot, show_credentials=args.show_credentials
-    )
-    return await book(client, out, request, contact=contact, catalogue=catalogue)
 
 
-async def _watch(client: MTAClient, out: Output, args: argparse.Namespace) -> ExitCode:
+async def _watch(
+    client: MTAClient,
+    out: Output,
+    args: argparse.Namespace,
+    kept: CatalogueFile | None,
+) -> ExitCode:
     checks = 1 if args.once else args.checks
     if checks is not None and checks < 1:
         msg = "invalid --checks: must be at least 1"
@@ -293,8 +362,14 @@ async def _watch(client: MTAClient, out: Output, args: argparse.Namespace) -> Ex
         await check_state(store, path)
         # A long watch waits for the server; counted looks end at a failure.
         failures = FailureReport(out=out, server=server)
-        catalogue = await load_catalogue(client, failures, policy, retry=checks is None)
-        watches = watches_from_args(args, catalogue)
+
+        async def prepare(refresh: bool) -> tuple[Catalogue, list[Watch]]:  # noqa: FBT001
+            catalogue = await load_catalogue(
+                client, failures, policy, retry=checks is None, refresh=refresh
+            )
+            return catalogue, watches_from_args(args, catalogue)
+
+        catalogue, watches = await with_fresh_catalogue(kept, prepare)
         relay = None
         if (telegram := telegram_settings(args)) is not None:
             # Checks the token first: a rejected one ends the command (exit 2).
@@ -317,7 +392,9 @@ async def _watch(client: MTAClient, out: Output, args: argparse.Namespace) -> Ex
         return await run_watches(client, out, run, names=names)
 
 
-type _Command = Callable[[MTAClient, Output, argparse.Namespace], Awaitable[ExitCode]]
+type _Command = Callable[
+    [MTAClient, Output, argparse.Namespace, CatalogueFile | None], Awaitable[ExitCode]
+]
 
 _COMMANDS: dict[str, _Command] = {
     "offices": _offices,

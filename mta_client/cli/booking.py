@@ -33,7 +33,14 @@ if TYPE_CHECKING:
     from .output import Output
     from .slots import SlotQuery
 
-__all__ = ["BookingRequest", "book", "cancel", "confirm", "contact_from"]
+__all__ = [
+    "BookingRequest",
+    "book",
+    "cancel",
+    "choose_slot",
+    "confirm",
+    "contact_from",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,9 +80,17 @@ def contact_from(
     )
 
 
-async def _choose_slot(client: MTAClient, request: BookingRequest) -> Slot:
-    """Find the slot to reserve: the earliest, or the one asked for."""
+async def choose_slot(
+    client: MTAClient, request: BookingRequest, contact: ContactDetails
+) -> Slot:
+    """Find the slot to reserve: the earliest, or the one asked for.
+
+    The person's data is checked against every office's rules first, so
+    that a mistake costs no request.
+    """
     query = request.query
+    for office in query.offices:
+        contact.check_against(office.scope)
     if request.slot is not None:
         day = request.slot.astimezone(BERLIN).date()
         query = type(query)(services=query.services, offices=query.offices, day=day)
@@ -103,19 +118,17 @@ async def book(
     out: Output,
     request: BookingRequest,
     *,
+    slot: Slot,
     contact: ContactDetails,
     catalogue: Catalogue,
 ) -> ExitCode:
-    """Reserve, update and pre-confirm (:func:`mta_client.booking.book_slot`).
+    """Reserve ``slot``, update and pre-confirm (:func:`mta_client.booking.book_slot`).
 
-    A reservation a later step cannot use is cancelled by the flow; the
-    command says whether that worked. Ctrl-C after the reservation cancels
-    it too: nothing would resume this booking.
+    ``slot`` is what :func:`choose_slot` found. A reservation a later step
+    cannot use is cancelled by the flow; the command says whether that
+    worked. Ctrl-C after the reservation cancels it too: nothing would
+    resume this booking.
     """
-    # Check the data against every office's rules before a slot is taken.
-    for office in request.query.offices:
-        contact.check_against(office.scope)
-    slot = await _choose_slot(client, request)
     steps = _StepReporter(out)
     try:
         booked = await book_slot(

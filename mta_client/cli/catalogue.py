@@ -2,27 +2,97 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import logging
+from typing import TYPE_CHECKING, Final
 import unicodedata
+
+from mta_client.exceptions import (
+    MTACaptchaMissingError,
+    MTAError,
+    MTAInvalidLocationAndServiceCombinationError,
+    MTAProviderNotFoundError,
+    MTARequestNotFoundError,
+    MTAScopeNotFoundError,
+    MTAScopesNotFoundError,
+)
 
 from .exitcodes import CLIError, ExitCode
 from .output import format_address, table
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Awaitable, Callable, Iterable, Sequence
 
     from mta_client.client import MTAClient
     from mta_client.models import Catalogue, Office, Service
 
     from .output import Output
+    from .session import CatalogueFile
 
 __all__ = [
+    "CONTRADICTIONS",
+    "NotInCatalogueError",
     "list_offices",
     "list_services",
     "matches",
     "resolve_offices",
     "resolve_services",
+    "with_fresh_catalogue",
 ]
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class NotInCatalogueError(CLIError):
+    """An id the catalogue does not know, or services its offices do not offer."""
+
+
+CONTRADICTIONS: Final[tuple[type[MTAError], ...]] = (
+    MTAInvalidLocationAndServiceCombinationError,
+    MTAProviderNotFoundError,
+    MTARequestNotFoundError,
+    MTAScopeNotFoundError,
+    MTAScopesNotFoundError,
+    MTACaptchaMissingError,
+)
+"""The server's answers that say the catalogue asked by is out of date.
+
+An office no longer offers a service (``invalidLocationAndServiceCombination``),
+an office, service or scope is gone (``providerNotFound``, ``requestNotFound``,
+``scopeNotFound``, ``scopesNotFound``), or an office wants a captcha now that
+did not (``captchaMissing``: the client sent none because the catalogue said
+so).
+"""
+
+_OUT_OF_DATE: Final[tuple[type[Exception], ...]] = (
+    NotInCatalogueError,
+    *CONTRADICTIONS,
+)
+
+
+async def with_fresh_catalogue[T](
+    kept: CatalogueFile | None, attempt: Callable[[bool], Awaitable[T]]
+) -> T:
+    """Run ``attempt(False)``; once more as ``attempt(True)`` if the catalogue was old.
+
+    ``attempt(refresh)`` plans with the catalogue (``refresh``: ask the
+    server for it first) and sends what it plans. When it fails on an id
+    the catalogue does not know (:class:`NotInCatalogueError`) or on one of
+    :data:`CONTRADICTIONS`, and the catalogue came from the file kept
+    between runs, the catalogue may be out of date: it is asked for again
+    and the attempt made once more, whose outcome counts. A catalogue the
+    server gave in this run is not asked for again.
+    """
+    try:
+        return await attempt(False)  # noqa: FBT003 - the attempt's own flag
+    except _OUT_OF_DATE as err:
+        if kept is None or not kept.from_cache:
+            raise
+        _LOGGER.info(
+            "The kept catalogue may be out of date (%s); asking the server",
+            type(err).__name__,
+        )
+    return await attempt(True)  # noqa: FBT003
+
 
 _TRANSLITERATION = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
 
@@ -53,7 +123,7 @@ def resolve_services(catalogue: Catalogue, service_ids: Iterable[int]) -> list[S
         service = catalogue.service(service_id)
         if service is None:
             msg = f"unknown service {service_id} (see `mta services`)"
-            raise CLIError(msg, ExitCode.NOT_FOUND)
+            raise NotInCatalogueError(msg, ExitCode.NOT_FOUND)
         found.append(service)
     return found
 
@@ -77,19 +147,19 @@ def resolve_offices(
         ]
         if not offices:
             msg = "no office offers all these services together"
-            raise CLIError(msg, ExitCode.NOTHING_FOUND)
+            raise NotInCatalogueError(msg, ExitCode.NOTHING_FOUND)
         return offices
     offices = []
     for office_id in dict.fromkeys(office_ids):
         office = catalogue.office(office_id)
         if office is None:
             msg = f"unknown office {office_id} (see `mta offices`)"
-            raise CLIError(msg, ExitCode.NOT_FOUND)
+            raise NotInCatalogueError(msg, ExitCode.NOT_FOUND)
         missing = sorted(set(service_ids) - catalogue.services_at(office_id))
         if missing:
             ids = ", ".join(map(str, missing))
             msg = f"invalid --office: office {office_id} does not offer service {ids}"
-            raise CLIError(msg, ExitCode.USAGE)
+            raise NotInCatalogueError(msg, ExitCode.USAGE)
         offices.append(office)
     return offices
 
@@ -97,8 +167,12 @@ def resolve_offices(
 async def list_offices(
     client: MTAClient, out: Output, *, services: list[tuple[int, int]] | None
 ) -> ExitCode:
-    """List offices, optionally only those offering all given services."""
-    catalogue = await client.get_catalogue()
+    """List offices, optionally only those offering all given services.
+
+    Asks the server: a listing shows what it offers now (the answer is kept
+    for the next command, see :class:`~mta_client.cli.session.CatalogueFile`).
+    """
+    catalogue = await client.get_catalogue(refresh=True)
     service_ids = [s for s, _ in services or []]
     resolve_services(catalogue, service_ids)
     offices = (
@@ -131,13 +205,16 @@ async def list_offices(
 async def list_services(
     client: MTAClient, out: Output, *, search: str | None, office_id: int | None
 ) -> ExitCode:
-    """List services, optionally by a name search and one office."""
-    catalogue = await client.get_catalogue()
+    """List services, optionally by a name search and one office.
+
+    Asks the server, as :func:`list_offices` does.
+    """
+    catalogue = await client.get_catalogue(refresh=True)
     services = catalogue.services
     if office_id is not None:
         if catalogue.office(office_id) is None:
             msg = f"unknown office {office_id} (see `mta offices`)"
-            raise CLIError(msg, ExitCode.NOT_FOUND)
+            raise NotInCatalogueError(msg, ExitCode.NOT_FOUND)
         offered = catalogue.services_at(office_id)
         services = [s for s in services if s.id in offered]
     if search:

@@ -56,8 +56,13 @@ keep it out of the shell history; it is never printed.
 The captcha token is kept between runs in the state folder
 ($XDG_STATE_HOME/mta/ or ~/.local/state/mta/, file mode 0600, one per
 server, until it expires; never printed), so that the next command sends
-no proof of work. When the request budget (the server's rate limit) makes
-a command wait, stderr says for how long.
+no proof of work. So is the server's catalogue of offices and services,
+for a day: slots, book and watch use it (--refresh-catalogue asks the
+server instead; so does a watch after a day), and ask for it again when it
+does not know an id or the server's answer contradicts it. offices and
+services always ask the server and keep its answer. A repeated `mta slots`
+costs one request. When the request budget (the server's rate limit)
+makes a command wait, stderr says for how long.
 """
 
 
@@ -355,6 +360,15 @@ def _add_offices(parser: argparse._ActionsContainer, *, required: bool) -> None:
     )
 
 
+def _add_refresh(parser: argparse._ActionsContainer) -> None:
+    parser.add_argument(
+        "--refresh-catalogue",
+        action="store_true",
+        help="ask the server for its offices and services instead of using "
+        "the copy kept in the state folder (kept for a day)",
+    )
+
+
 def _add_range(parser: argparse._ActionsContainer) -> None:
     parser.add_argument(
         "--from", dest="start", type=parse_date, metavar="DATE", help="first day"
@@ -418,6 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     slots.add_argument(
         "--day", type=parse_date, metavar="DATE", help="show the times of this day"
     )
+    _add_refresh(slots)
 
     _add_book(_command(commands, "book", "reserve and pre-confirm a slot"))
 
@@ -529,6 +544,7 @@ def _add_book(book: argparse.ArgumentParser) -> None:
         "--earliest", action="store_true", help="book the earliest free slot"
     )
     _add_range(book)
+    _add_refresh(book)
     _add_person(book)
 
 
@@ -586,6 +602,7 @@ def _add_watch(watch: argparse.ArgumentParser) -> None:
     _add_person(booking)
     running = watch.add_argument_group("running")
     _add_state(running)
+    _add_refresh(running)
     running.add_argument(
         "--interval",
         type=parse_positive,

@@ -60,9 +60,13 @@ async def plan_query(
     start: date | None = None,
     end: date | None = None,
     day: date | None = None,
+    refresh: bool = False,
 ) -> tuple[SlotQuery, Catalogue]:
-    """Check services and offices against the catalogue and build the query."""
-    catalogue = await client.get_catalogue()
+    """Check services and offices against the catalogue and build the query.
+
+    ``refresh``: ask the server for the catalogue, not the client's copy.
+    """
+    catalogue = await client.get_catalogue(refresh=refresh)
     service_ids = [s for s, _ in services]
     resolve_services(catalogue, service_ids)
     offices = resolve_offices(catalogue, office_ids, service_ids)
@@ -107,9 +111,8 @@ def slot_json(slot: Slot, names: dict[int, str]) -> dict[str, Any]:
     }
 
 
-async def show_slots(client: MTAClient, out: Output, query: SlotQuery) -> ExitCode:
-    """Print the bookable days and the free times; 3 when there are none."""
-    calendar = await fetch_calendar(client, query)
+def show_slots(out: Output, query: SlotQuery, calendar: AvailableCalendar) -> ExitCode:
+    """Print the calendar's bookable days and free times; 3 when there are none."""
     names = query.office_names
     slots = calendar.slots
     # Each slot is shown under its own Munich day: the answer's slots window

@@ -23,7 +23,7 @@ from mta_client.exceptions import MTAValidationError
 from mta_client.watch import Watch
 
 from .booking import contact_from
-from .catalogue import resolve_offices, resolve_services
+from .catalogue import NotInCatalogueError, resolve_offices, resolve_services
 from .exitcodes import CLIError, ExitCode
 from .parsing import duration_seconds, parse_weekdays
 
@@ -329,13 +329,13 @@ def _check_catalogue(watch: Watch, catalogue: Catalogue, prefix: str) -> None:
     try:
         resolve_services(catalogue, service_ids)
     except CLIError as err:
-        raise CLIError(prefix + str(err), err.code) from None
+        raise NotInCatalogueError(prefix + str(err), err.code) from None
     for office_id in watch.office_ids:
         if catalogue.office(office_id) is None:
             msg = f"{prefix}unknown office {office_id} (see `mta offices`)"
-            raise CLIError(msg, ExitCode.NOT_FOUND)
+            raise NotInCatalogueError(msg, ExitCode.NOT_FOUND)
         missing = sorted(set(service_ids) - catalogue.services_at(office_id))
         if missing:
             ids = ", ".join(map(str, missing))
             msg = f"{prefix}office {office_id} does not offer service {ids}"
-            raise CLIError(msg, ExitCode.USAGE)
+            raise NotInCatalogueError(msg, ExitCode.USAGE)

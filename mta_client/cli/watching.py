@@ -724,16 +724,18 @@ async def load_catalogue(
     policy: PollPolicy,
     *,
     retry: bool,
+    refresh: bool = False,
 ) -> Catalogue:
     """The catalogue; with ``retry``, tried again until it comes (a long watch).
 
     Each failure is reported through ``failures`` and followed by the
     policy's back-off (15 minutes after a block or maintenance answer).
     Without ``retry`` (counted looks) the first failure is raised.
+    ``refresh``: ask the server, not the client's copy.
     """
     while True:
         try:
-            catalogue = await client.get_catalogue()
+            catalogue = await client.get_catalogue(refresh=refresh)
         except MTAError as err:
             if not retry:
                 raise

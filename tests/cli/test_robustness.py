@@ -225,6 +225,7 @@ def test_a_watch_through_a_symlink_writes_the_real_file(
         "link.json",
         "s.json",
         "s.json.lock",
+        "xdg-state",  # the state folder: the kept catalogue, not a state file
     ]
 
 
