@@ -160,8 +160,10 @@ class ReleaseWindow:
 # From the booking pages' own text (scope preference infoForAllAppointments):
 # same-day slots between 7 and 8, next week's between 9 and 11 on weekdays,
 # and slots six weeks (42 days) ahead "overnight" - when in the night is not
-# said, so that window is the whole night before a weekday, looked at less
-# densely.
+# said, so that window is the whole night before a weekday. Each window
+# releases about one day's slots, spread over its length, so a window's
+# weight (how densely to look) is its chance of a release per minute: the
+# one-hour window 1, the two-hour window 1/2, the six-hour night 1/6.
 RELEASE_WINDOWS = (
     ReleaseWindow(name="same-day", weekdays=WEEKDAYS, start=time(7), end=time(8)),
     ReleaseWindow(
@@ -170,6 +172,7 @@ RELEASE_WINDOWS = (
         start=time(9),
         end=time(11),
         lead_days=(7, 13),
+        weight=0.5,
     ),
     ReleaseWindow(
         name="six-weeks",
@@ -177,7 +180,7 @@ RELEASE_WINDOWS = (
         start=time(0),
         end=time(6),
         lead_days=(42, 42),
-        weight=0.75,
+        weight=1 / 6,
     ),
 )
 

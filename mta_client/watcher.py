@@ -166,8 +166,9 @@ class PollPolicy:
     Attributes:
         requests_per_day: requests a group may send per day (its
             later-day requests included), for watches of ``normal``
-            urgency. The default stays below the 720 a day of a bot
-            asking once every two minutes.
+            urgency, as the average day of a week (see :attr:`weekly`).
+            The default is the 720 a day of a bot asking once every two
+            minutes, later-day requests included.
         group_exponent: a group of ``n`` watches may send ``n`` to this
             power times as many (one look serves them all; their filters
             need later days of their own).
@@ -202,6 +203,14 @@ class PollPolicy:
         day_interval_min: the shortest pause between two refreshes of a day.
         budget_share: the share of the server's limit polling may use; the
             rest stays free for bookings and for the person's own browsing.
+        weekly: share each group's week of budget out over its days by how
+            much they weigh (windows on weekdays, none at weekends), so that
+            :attr:`requests_per_day` is the week's average; else every day
+            gets the same.
+        max_day_factor: the most one day may get, relative to the average.
+        best_fresh: seconds for which a slot an answer listed counts as the
+            earliest a watch has (see ``Watcher._best_days``): a window that
+            can only bring later slots is not looked at densely.
         days_per_watch: later days a watch may ask for, at most.
         token_lead: seconds before the first look that needs a new captcha
             token at which it is fetched, so that no look waits for it.
@@ -213,24 +222,25 @@ class PollPolicy:
 
     """
 
-    requests_per_day: float = 660.0
+    requests_per_day: float = 720.0
     group_exponent: float = 0.6
     relaxed_factor: float = 0.5
     urgent_factor: float = 2.0
-    max_looks_per_minute: int = 4
+    max_looks_per_minute: int = 5
     minute_offsets: tuple[tuple[float, ...], ...] = (
         (18.0,),
         (14.0, 34.0),
         (8.0, 20.0, 36.0),
         (6.0, 16.0, 27.0, 42.0),
         (6.0, 16.0, 26.0, 37.0, 48.0),
+        (5.0, 14.0, 23.0, 32.0, 42.0, 52.0),
     )
-    day_weight: float = 0.08
-    night_weight: float = 0.02
+    day_weight: float = 0.03
+    night_weight: float = 0.01
     day_hours: tuple[time, time] = (time(6), time(23))
     echo_after: tuple[float, ...] = (900.0, 1800.0)
     dense_from: float = 0.75
-    min_gap: float = 10.0
+    min_gap: float = 8.0
     max_pause: float = 1800.0
     fixed_interval: float | None = None
     window_interval: float = 30.0
@@ -241,6 +251,9 @@ class PollPolicy:
     day_every: int = 4
     day_interval_min: float = 60.0
     budget_share: float = 0.5
+    weekly: bool = True
+    max_day_factor: float = 2.0
+    best_fresh: float = 900.0
     days_per_watch: int = 3
     token_lead: float = 5.0
     error_backoff: float = 60.0
@@ -407,6 +420,8 @@ class _GroupState:
     echo: list[float] = field(default_factory=list)
     """Wall times of extra looks after a slot vanished."""
     profiles: dict[date, list[Segment]] = field(default_factory=dict)
+    budgets: dict[date, float] = field(default_factory=dict)
+    """Per day, its share of the week's budget (cleared with ``profiles``)."""
     best: dict[str, date] = field(default_factory=dict)
     """Per watch, the day of the earliest fitting slot it knows of."""
     day_gap: float = 600.0
@@ -523,6 +538,9 @@ class Watcher:
         self._outbox: list[WatchEvent] = []
         self._late_errors: list[PollError] = []
         self._last_checked: dict[str, datetime] = {}
+        self._full_weights: dict[date, float] = {}
+        self._confirmed: dict[str, dict[str, float]] = {}
+        """Per watch, per reported slot, when an answer last listed it."""
         self._silence_until = 0.0
         """Monotonic time until which nothing is sent: the city's limiter
         forgets its count only after a minute without requests."""
@@ -562,6 +580,7 @@ class Watcher:
         self._watches.pop(watch_id, None)
         self._state.watches.pop(watch_id, None)
         self._last_checked.pop(watch_id, None)
+        self._confirmed.pop(watch_id, None)
         self._replan()
 
     def booking_state(self, watch_id: str) -> BookingState:
@@ -938,6 +957,7 @@ class Watcher:
             )
             if len(state.profiles) > 14:  # noqa: PLR2004 - two weeks are plenty
                 state.profiles.clear()
+                state.budgets.clear()
             state.profiles[day] = segments
         return segments
 
@@ -954,8 +974,33 @@ class Watcher:
         return self.policy.requests_per_day * size * factor
 
     def _day_budget(self, state: _GroupState, day: date) -> float:
-        del day  # every day the same: a day's budget is what it says
-        return self.group_budget(state.group)
+        """The requests the group may send on ``day``: its share of the week.
+
+        The group's week (Monday to Sunday) has seven times its daily
+        budget, shared out by how much each day's stretches weigh (its
+        release windows, the rest of the day, the night): a weekday with
+        windows gets more than the average day, a weekend or holiday less,
+        never more than :attr:`PollPolicy.max_day_factor` times the average.
+        So :attr:`PollPolicy.requests_per_day` holds as the week's average.
+        """
+        average = self.group_budget(state.group)
+        if not self.policy.weekly:
+            return average
+        cached = state.budgets.get(day)
+        if cached is not None:
+            return cached
+        monday = day - timedelta(days=day.weekday())
+        week = [
+            weighed_minutes(self._profile(state, monday + timedelta(days=offset)))
+            for offset in range(7)
+        ]
+        total = sum(week)
+        if total <= 0:
+            return average
+        share = 7 * week[day.weekday()] / total
+        budget = average * min(share, self.policy.max_day_factor)
+        state.budgets[day] = budget
+        return budget
 
     def _own_pace(self, state: _GroupState, wall: float) -> float:
         """Looks per minute the group's own budget allows at ``wall``.
@@ -976,9 +1021,37 @@ class Watcher:
         rest = weighed_minutes(segments, since=wall)
         if remaining <= 0 or rest <= 0:
             return 0.0
-        total = weighed_minutes(segments)
+        inside = any(s.window for s in segments if s.start <= wall < s.end)
+        # Outside the windows the pace is planned as if every window of the
+        # day counted: a window that cannot bring anything earlier today
+        # leaves its requests unspent, not spent on the quiet hours.
+        total = max(weighed_minutes(segments), self._full_weight(day))
         planned = budget * weight / total if total > 0 else 0.0
-        return min(remaining * weight / rest, 2 * planned)
+        return min(remaining * weight / rest, (2 if inside else 1) * planned)
+
+    def _full_weight(self, day: date) -> float:
+        """Weight times minutes of ``day`` with every one of its windows."""
+        total = self._full_weights.get(day)
+        if total is None:
+            policy = self.policy
+            windows = [
+                w
+                for w in policy.release_windows
+                if day.weekday() in w.weekdays and office_holiday(day) is None
+            ]
+            total = weighed_minutes(
+                day_profile(
+                    day,
+                    windows,
+                    day_weight=policy.day_weight,
+                    night_weight=policy.night_weight,
+                    day_hours=policy.day_hours,
+                )
+            )
+            if len(self._full_weights) > 14:  # noqa: PLR2004 - two weeks
+                self._full_weights.clear()
+            self._full_weights[day] = total
+        return total
 
     def _pace(self, state: _GroupState, wall: float) -> float:
         """Looks per minute for the group at ``wall``, within the shared limit.
@@ -1286,12 +1359,21 @@ class Watcher:
         state.queries = {q.day: q for q in wanted}
 
     def _best_days(self, group: QueryGroup) -> dict[str, date]:
-        """Per watch, the day of the earliest fitting slot it knows of."""
+        """Per watch, the day of the earliest fitting slot it knows of.
+
+        Only slots an answer listed in the last :attr:`PollPolicy.best_fresh`
+        seconds count: a slot on a day that stays bookable for other times
+        is not asked again at every look, and one that was taken meanwhile
+        must not make the windows look useless.
+        """
         best: dict[str, date] = {}
+        since = self.clock.time() - self.policy.best_fresh
         for watch in group.watches:
+            confirmed = self._confirmed.get(watch.id, {})
             days = [
                 _parse_key(key)[1].astimezone(BERLIN).date()
                 for key in self.reported(watch.id)
+                if confirmed.get(key, 0.0) >= since
             ]
             if days:
                 best[watch.id] = min(days)
@@ -1332,6 +1414,7 @@ class Watcher:
             if best != state.best:
                 state.best = best
                 state.profiles.clear()
+                state.budgets.clear()
         # Report first: a state that cannot be saved must not swallow events.
         await self._emit(events)
         if events:
@@ -1364,6 +1447,10 @@ class Watcher:
     ) -> list[WatchEvent]:
         events: list[WatchEvent] = []
         current = {slot_key(s.office_id, s.start): s for s in fitting}
+        confirmed = self._confirmed.setdefault(watch.id, {})
+        listed = self.clock.time()
+        for key in current:
+            confirmed[key] = listed
         for key, slot in current.items():
             if key not in reported:
                 reported[key] = self.clock.time()
@@ -1373,6 +1460,7 @@ class Watcher:
             covered = (start.astimezone(BERLIN).date(), office_id) in coverage
             if key not in current and (covered or start <= now):
                 del reported[key]
+                confirmed.pop(key, None)
                 slot = Slot(office_id=office_id, start=start)
                 events.append(self._slot_event(SlotEventKind.GONE, watch, slot))
         return events
