@@ -262,3 +262,40 @@ async def test_mta_watch_explain_prints_the_plan_and_looks_for_nothing() -> None
     # A new parser starts unmarked.
     build_parser().parse_args(["watch"])
     assert not explain_requested()
+
+
+@virtual
+async def test_a_slot_not_listed_for_a_while_no_longer_makes_windows_useless() -> None:
+    async with environment() as env:
+        await asyncio.sleep(6 * 3600)  # Monday 12:00: sparse looks, no window
+        # Monday 20:00 is the first bookable day, but outside the watch's
+        # hours; Wednesday 9:00 fits and comes from a look at that day, and
+        # Wednesday stays bookable (15:00) after somebody takes 9:00, so a
+        # look at the group does not tell that 9:00 is gone.
+        wednesday = date(2026, 11, 25)
+        env.sim.release_slot(10489, env.at(date(2026, 11, 23), 20), minutes=15)
+        env.sim.release_slot(10489, env.at(wednesday, 9), minutes=15)
+        env.sim.release_slot(10489, env.at(wednesday, 15), minutes=15)
+        watcher = env.watcher()
+        watcher.add(watch(within_days=14, time_ranges="08:00-12:00"))
+        await watcher.check()
+        assert [e.start.astimezone(BERLIN).hour for e in env.new()] == [9]
+
+        def windows() -> set[str]:
+            return {w for g in watcher.explain().groups for w in g.windows}
+
+        # A slot on Wednesday: next week's release cannot bring an earlier one.
+        assert windows() == {"same-day"}
+        env.sim.take_slot(10489, env.at(wednesday, 9))
+        taken_at = env.clock.time()
+        while not env.gone() and env.clock.time() < taken_at + 3600:
+            result = await watcher.poll()
+            await asyncio.sleep(result.delay)
+        # Wednesday is not asked again while 9:00 counts as the best slot;
+        # after a quarter of an hour without an answer listing it, it no
+        # longer does: the next look asks for Wednesday again, finds 9:00
+        # gone, and next week's release is worth looking for again.
+        assert len(env.gone()) == 1
+        assert 900 <= env.clock.time() - taken_at <= 1800
+        assert watcher.reported("w") == {}
+        assert windows() == {"same-day", "next-week"}
