@@ -8,6 +8,14 @@ appointment frees its slot ``deallocationDuration`` (15) minutes after the
 cancel; the city's cron runs every minute, so each takes effect at the next
 full minute, plus the run's delay under the ``delayed`` and ``random``
 visibility models (:meth:`BookingHost.cron_time`).
+
+An activation that runs out is deleted: ``GET appointment/`` and
+``confirm-appointment/`` answer 404 ``appointmentNotFound``. The city's
+cleanup may first "dereference" the process (its auth key becomes
+``deref!0``; ``zmsbackend`` ``Process/Repository/Process.php``), and then
+both answer 406 ``authKeyMismatch``: :attr:`Bookings.dereference` is the share
+of expired activations that take this path (0 by default), each deleted
+``deallocationDuration`` later.
 """
 
 from __future__ import annotations
@@ -44,6 +52,7 @@ _TAG = re.compile(r"<[^>]*>")
 _DIGITS = re.compile(r"^\d+$")
 MAX_CUSTOM_TEXTFIELD_CHARS = 250
 MAX_INT32 = 2**31 - 1
+DEREFERENCED_KEY = "deref!0"
 
 
 @dataclass(slots=True)
@@ -125,6 +134,8 @@ class Bookings:
         self.sim = sim
         self.processes: dict[int, Process] = {}
         self._next_id = 180_000 + sim.rng.randrange(10_000)
+        self.dereference = 0.0
+        """The share of expired activations dereferenced before deletion."""
 
     # --- helpers -----------------------------------------------------------
 
@@ -392,7 +403,27 @@ class Bookings:
             self.sim.stats.expired_reservations += 1
         else:
             self.sim.stats.expired_activations += 1
+            if self.dereference > 0 and self.sim.rng.random() < self.dereference:
+                self._dereference(process, at)
+                return
         self._drop(process, "expiry", at)
+
+    def _dereference(self, process: Process, at: float) -> None:
+        """Free the slot, keep the row with a dead key; delete it later."""
+        process.status = "deleted"
+        process.auth_key = DEREFERENCED_KEY
+        self.sim.free_units(process.office_id, process.units, source="expiry", at=at)
+        due = self.sim.cron_time(
+            at + self.sim.deallocation_seconds,
+            process.office_id,
+            key=(process.process_id, "dereferenced"),
+        )
+
+        def delete(_at: float) -> None:
+            if self.processes.get(process.process_id) is process:
+                del self.processes[process.process_id]
+
+        self.sim.schedule(due, delete)
 
     def update(self, data: dict[str, Any]) -> Process:
         """Add the citizen's data (``POST /update-appointment/``)."""
