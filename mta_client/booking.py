@@ -24,7 +24,17 @@ restart mid-booking resumes instead of booking twice:
   start again.
 * ``reserved`` with credentials: resume with update and pre-confirm.
 * ``preconfirming``: ask the city for the appointment's status first.
-* ``booked``, ``confirmed``: never book again for this watch.
+* ``booked``, ``confirmed``: never book again for this watch - unless the
+  city says the pre-confirmed appointment is gone (``lapsed``, below).
+
+After booking, the person activates the appointment with the link in the
+city's e-mail - through :meth:`Booker.confirm`, or in a browser, which the
+engine does not see. So the engine asks the city (one ``GET appointment/``,
+:meth:`Booker.check_status`, when :meth:`Booker.status_due` says) a little
+after the activation deadline, rarely otherwise, and once after a restart
+(:class:`StatusChecks`): an activated appointment becomes ``confirmed``; one
+the city no longer holds - its activation lapsed, and the city's cron
+dropped it - becomes ``lapsed``, and an auto-booking watch books again.
 
 A booking POST is never repeated blindly after a timeout: the next look
 decides again.
@@ -41,11 +51,13 @@ import time
 from typing import TYPE_CHECKING
 
 from .exceptions import (
-    MTAApiError,
+    MTAAppointmentNotFoundError,
     MTAAppointmentStateError,
+    MTAAuthKeyMismatchError,
     MTAError,
     MTAInvalidInputError,
     MTANotFoundError,
+    MTAPreconfirmationExpiredError,
     MTAQuotaError,
     MTASlotUnavailableError,
     MTAValidationError,
@@ -61,7 +73,9 @@ if TYPE_CHECKING:
     from .models import ContactDetails, Scope
 
 __all__ = [
+    "ACTIVATION_LAPSED",
     "DEFAULT_ACTIVATION",
+    "GONE",
     "INTERRUPTED",
     "BookedAppointment",
     "Booker",
@@ -69,6 +83,7 @@ __all__ = [
     "BookingProgress",
     "BookingStep",
     "NoFittingSlotError",
+    "StatusChecks",
     "activation_minutes",
     "book_slot",
     "complete_booking",
@@ -84,6 +99,67 @@ INTERRUPTED = "interrupted"
 """The reason of the event :meth:`Booker.resume` emits for a reserve whose
 answer was lost (the process stopped while reserving): if the city took it,
 the slot stays blocked until the reservation times out."""
+ACTIVATION_LAPSED = "activation_lapsed"
+"""The reason of a ``lapsed`` booking whose activation deadline had passed:
+the link was not used in time, and the city dropped the appointment."""
+GONE = "gone"
+"""The reason of a ``lapsed`` booking the city no longer knew before its
+activation deadline (cancelled outside the engine, or dropped early)."""
+
+# What the city answers for a pre-confirmed appointment it dropped: its cron
+# deletes it (appointmentNotFound) or dereferences it first (its auth key
+# replaced: authKeyMismatch); the backend's PreconfirmationExpired.
+_GONE_ERRORS = (
+    MTAAppointmentNotFoundError,
+    MTAAuthKeyMismatchError,
+    MTAPreconfirmationExpiredError,
+)
+# Statuses of an appointment that was activated (and perhaps served since).
+_ACTIVATED = frozenset(
+    {
+        AppointmentStatus.CONFIRMED,
+        AppointmentStatus.QUEUED,
+        AppointmentStatus.CALLED,
+        AppointmentStatus.PROCESSING,
+        AppointmentStatus.PENDING,
+        AppointmentStatus.FINISHED,
+        AppointmentStatus.MISSED,
+        AppointmentStatus.PARKED,
+        AppointmentStatus.ARCHIVED,
+        AppointmentStatus.ANONYMIZED,
+    }
+)
+# Statuses that say the city holds it no more. Anything else (pre-confirmed,
+# blocked, conflict, a status this version does not know) is asked again.
+_DROPPED = frozenset({AppointmentStatus.DELETED, AppointmentStatus.FREE})
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatusChecks:
+    """When to ask the city about a booking that waits for its activation.
+
+    Each check is one ``GET appointment/`` through the client's request
+    budget. A failed check is tried again after the watcher's usual back-off.
+
+    Attributes:
+        margin: seconds after the activation deadline at which to ask: the
+            city's per-minute cron drops an unactivated appointment at its
+            first run after the deadline, some seconds after the minute.
+        interval: the longest time between two checks of a booking (a link
+            used in a browser is noticed at the latest then).
+        after_restart: a process that starts with a booking last heard of
+            longer ago than this asks at once; otherwise this long after.
+        recheck: after the deadline the city still holds the appointment
+            pre-confirmed: ask again after this, then after as long as has
+            passed since the deadline (so the pauses double), at most
+            :attr:`interval`.
+
+    """
+
+    margin: float = 180.0
+    interval: float = 3 * 3600.0
+    after_restart: float = 600.0
+    recheck: float = 300.0
 
 
 class BookingConflictError(MTAError):
@@ -382,6 +458,7 @@ class Booker:
         save: Callable[[], Awaitable[None]],
         scope_of: Callable[[int], Scope | None] | None = None,
         max_attempts: int = 3,
+        checks: StatusChecks | None = None,
     ) -> None:
         """Book through ``client``, keeping progress in ``state``."""
         self.client = client
@@ -389,7 +466,13 @@ class Booker:
         self._save = save
         self.scope_of = scope_of or (lambda _office: None)
         self.max_attempts = max_attempts
+        self.checks = checks or StatusChecks()
         self._locks: dict[str, asyncio.Lock] = {}
+        self._started = client.clock.time()
+        self._asked: set[str] = set()
+        """Watches whose booking this process asked the city about."""
+        self._ask_now: set[str] = set()
+        """Watches whose confirm the city refused: ask what it holds."""
         self.reserve_latencies_ms: list[float] = []
         """Real milliseconds from seeing a fitting slot to sending its reserve."""
 
@@ -413,7 +496,7 @@ class Booker:
 
     def wants_booking(self, watch: Watch) -> bool:
         """Whether the watch should book a fitting slot automatically now."""
-        return watch.auto_book and self.state_of(watch.id) is BookingState.IDLE
+        return watch.auto_book and self.state_of(watch.id).books_automatically
 
     def _lock(self, watch_id: str) -> asyncio.Lock:
         return self._locks.setdefault(watch_id, asyncio.Lock())
@@ -627,9 +710,12 @@ class Booker:
     ) -> BookingEvent | None:
         try:
             current = await self.client.get_appointment(credentials=credentials)
-        except MTAApiError:
+        except _GONE_ERRORS:
+            # Nothing is held: the reservation expired before it was finished.
             await self._set(watch.id, BookingRecord())
             return None
+        # Any other failure propagates with the record unchanged: the next
+        # load asks again (the pre-confirmation may have been taken).
         if current.status in (
             AppointmentStatus.PRECONFIRMED,
             AppointmentStatus.CONFIRMED,
@@ -670,6 +756,7 @@ class Booker:
                 auth_key=booked.credentials.auth_key,
                 activation_minutes=booked.activation_minutes,
                 activation_deadline=booked.activation_deadline,
+                since=datetime.fromtimestamp(self.client.clock.time(), UTC),
             ),
         )
         _LOGGER.info("Watch %s: booked a slot at office %s", watch_id, booked.office_id)
@@ -714,7 +801,12 @@ class Booker:
             if state is not BookingState.BOOKED:
                 msg = f"the watch's booking is {state.value}: nothing to confirm"
                 raise BookingConflictError(msg, state=state)
-            await self.client.confirm_appointment(credentials=credentials)
+            try:
+                await self.client.confirm_appointment(credentials=credentials)
+            except (MTANotFoundError, MTAAppointmentStateError):
+                # Used already (in a browser), or lapsed: ask the city which.
+                self._ask_now.add(watch_id)
+                raise
             record = self.record(watch_id).model_copy(
                 update={"state": BookingState.CONFIRMED, "activation_deadline": None}
             )
@@ -751,6 +843,111 @@ class Booker:
                 ),
             )
             return self.event(watch_id)
+
+    # --- the city's word on a booking waiting for its activation -----------------
+
+    def status_due(self, watch_id: str) -> float | None:
+        """Unix time at which to ask the city about the watch's booking.
+
+        None unless the booking is ``booked`` (waiting for the activation
+        link): see :class:`StatusChecks`. A time in the past means now.
+        """
+        record = self.record(watch_id)
+        if record.state is not BookingState.BOOKED:
+            return None
+        now = self.client.clock.time()
+        heard = record.checked_at or record.since
+        if watch_id in self._ask_now or heard is None:
+            return now
+        checks = self.checks
+        last = heard.timestamp()
+        due = [last + checks.interval]
+        deadline = record.activation_deadline
+        if deadline is not None:
+            after = deadline.timestamp() + checks.margin
+            checked = record.checked_at
+            if checked is None or checked.timestamp() < after:
+                due.append(after)
+            else:
+                since = last - deadline.timestamp()
+                due.append(last + min(checks.interval, max(checks.recheck, since)))
+        if watch_id not in self._asked and last < self._started:
+            due.append(max(self._started, last + checks.after_restart))
+        return min(due)
+
+    async def check_status(self, watch_id: str) -> BookingEvent | None:
+        """Ask the city about the watch's ``booked`` appointment (one request).
+
+        Returns the event when the booking moved on: ``confirmed`` (the link
+        was used, perhaps in a browser) or ``lapsed`` (the city holds it no
+        more; reason :data:`ACTIVATION_LAPSED`, or :data:`GONE` before the
+        deadline). None when it still waits, or the watch holds no
+        ``booked`` appointment; the time of the answer is saved.
+
+        Raises:
+            MTAError: the city could not be asked (try again later; the
+                record stays as it is).
+
+        """
+        async with self._lock(watch_id):
+            record = self.record(watch_id)
+            credentials = self.credentials(watch_id)
+            if record.state is not BookingState.BOOKED or credentials is None:
+                return None
+            try:
+                current = await self.client.get_appointment(credentials=credentials)
+            except _GONE_ERRORS as err:
+                return await self._lapsed(watch_id, record, _reason(err))
+            finally:
+                self._ask_now.discard(watch_id)
+            self._asked.add(watch_id)
+            now = datetime.fromtimestamp(self.client.clock.time(), UTC)
+            if current.status in _ACTIVATED:
+                _LOGGER.info("Watch %s: the booking was activated", watch_id)
+                await self._set(
+                    watch_id,
+                    record.model_copy(
+                        update={
+                            "state": BookingState.CONFIRMED,
+                            "activation_deadline": None,
+                            "checked_at": now,
+                        }
+                    ),
+                )
+                return self.event(watch_id)
+            if current.status in _DROPPED:
+                return await self._lapsed(watch_id, record, current.status.value)
+            await self._set(watch_id, record.model_copy(update={"checked_at": now}))
+            return None
+
+    async def _lapsed(
+        self, watch_id: str, record: BookingRecord, answer: str
+    ) -> BookingEvent:
+        self._asked.add(watch_id)
+        now = datetime.fromtimestamp(self.client.clock.time(), UTC)
+        deadline = record.activation_deadline
+        reason = GONE if deadline is None or now < deadline else ACTIVATION_LAPSED
+        _LOGGER.warning(
+            "Watch %s: the city no longer holds the booking at office %s (%s: %s)",
+            watch_id,
+            record.office_id,
+            reason,
+            answer,
+        )
+        # The credentials are dead: kept is which appointment it was.
+        await self._set(
+            watch_id,
+            BookingRecord(
+                state=BookingState.LAPSED,
+                office_id=record.office_id,
+                start=record.start,
+                process_id=record.process_id,
+                activation_minutes=record.activation_minutes,
+                reason=reason,
+                since=now,
+            ),
+        )
+        return self.event(watch_id)
 
     def event(self, watch_id: str) -> BookingEvent:
         """The booking's current state as an event."""

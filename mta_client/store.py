@@ -104,8 +104,11 @@ class BookingRecord(BaseModel):
     """After a failed attempt: whether its reservation was cancelled."""
     since: datetime | None = None
     """When this state began; for ``reserving``: when the reserve was sent."""
+    checked_at: datetime | None = None
+    """For ``booked``: when the city last said it still holds the appointment
+    pre-confirmed (see :meth:`~mta_client.booking.Booker.check_status`)."""
 
-    @field_validator("start", "activation_deadline", "since")
+    @field_validator("start", "activation_deadline", "since", "checked_at")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
         # Aware UTC throughout; a naive time was written as UTC.

@@ -297,11 +297,16 @@ class BookingState(StrEnum):
     """Where a watch's booking stands.
 
     ``reserving`` → ``reserved`` → ``preconfirming`` → ``booked`` (the city
-    e-mailed the activation link) → ``confirmed`` (the link was used through
-    :meth:`Watcher.confirm`). ``cancelled``: the booking was cancelled through
-    :meth:`Watcher.cancel`. ``failed``: an attempt failed in a way that would
-    repeat with the same data; ``idle`` again after one that may work later.
-    A watch books automatically only from ``idle``.
+    e-mailed the activation link) → ``confirmed`` (the link was used, through
+    :meth:`Watcher.confirm` or in a browser: the engine asks the city after
+    the activation deadline). ``lapsed``: the city no longer holds the
+    pre-confirmed appointment - its activation link was not used in time
+    (or it was cancelled outside the engine); the record keeps which one it
+    was, and the watch may book again. ``cancelled``: the booking was
+    cancelled through :meth:`Watcher.cancel`. ``failed``: an attempt failed
+    in a way that would repeat with the same data; ``idle`` again after one
+    that may work later. A watch books automatically only from ``idle`` and
+    ``lapsed``.
     """
 
     IDLE = "idle"
@@ -310,6 +315,7 @@ class BookingState(StrEnum):
     PRECONFIRMING = "preconfirming"
     BOOKED = "booked"
     CONFIRMED = "confirmed"
+    LAPSED = "lapsed"
     CANCELLED = "cancelled"
     FAILED = "failed"
 
@@ -323,11 +329,17 @@ class BookingState(StrEnum):
         """Whether the watch holds a pre-confirmed or confirmed appointment."""
         return self in _HOLDING
 
+    @property
+    def books_automatically(self) -> bool:
+        """Whether an auto-booking watch books a fitting slot from this state."""
+        return self in _AUTOMATIC
+
 
 _BUSY = frozenset(
     {BookingState.RESERVING, BookingState.RESERVED, BookingState.PRECONFIRMING}
 )
 _HOLDING = frozenset({BookingState.BOOKED, BookingState.CONFIRMED})
+_AUTOMATIC = frozenset({BookingState.IDLE, BookingState.LAPSED})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -336,7 +348,10 @@ class BookingEvent:
 
     ``booked`` carries what the person needs: the appointment, the deadline
     for clicking the city's activation link, and the credentials for
-    cancelling. Those credentials are private: do not log them.
+    cancelling. Those credentials are private: do not log them. ``lapsed``
+    names the appointment that lapsed (office, start, process id; no
+    credentials) and why (:attr:`reason`:
+    :data:`mta_client.booking.ACTIVATION_LAPSED` or ``GONE``).
     """
 
     state: BookingState

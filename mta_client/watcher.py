@@ -43,6 +43,11 @@ What it does, and the pacing it keeps:
   the host's choosing (``task_factory``); :meth:`Watcher.book`,
   :meth:`Watcher.confirm` and :meth:`Watcher.cancel` act on request. At most
   one booking per watch (see :mod:`~mta_client.booking`).
+* A booking waiting for its activation link is asked about once a little
+  after the activation deadline, rarely otherwise and once after a restart
+  (:class:`~mta_client.booking.StatusChecks`; one request each): it becomes
+  ``confirmed`` when the link was used (perhaps in a browser), or ``lapsed``
+  when the city dropped it, and an auto-booking watch books again.
 
 Failures: :meth:`Watcher.poll` never raises for a failed look. The failed
 work is tried again after the back-off :meth:`PollPolicy.retry_after`
@@ -544,6 +549,9 @@ class Watcher:
         self._silence_until = 0.0
         """Monotonic time until which nothing is sent: the city's limiter
         forgets its count only after a minute without requests."""
+        self._status_retry: dict[str, float] = {}
+        """Per watch, the monotonic time before which a failed check of its
+        booking (:meth:`_check_bookings`) is not tried again."""
         self.booker = Booker(
             client, state=self._state, save=self._save, scope_of=self._scope_of
         )
@@ -718,6 +726,7 @@ class Watcher:
             return self._result(errors, sent, self._load_due)
         if self._now().astimezone(BERLIN).date() != self._planned_on:
             self._replan()  # relative windows ("the next 14 days") moved on
+        await self._check_bookings(errors)
         await self._run_due(errors)
         return self._result(errors, sent, await self._next_wanted(errors))
 
@@ -741,13 +750,15 @@ class Watcher:
         """
         sent = self.client.budget.sent
         self._outbox = []
+        errors: list[PollError] = []
         await self.load()
+        await self._check_bookings(errors)
         for state in list(self._groups.values()):
             await self._poll_group(state)
             for query in self._due_days(state, due_only=False):
                 await self._poll_day(state, query)
         await self._drain_bookings()
-        return self._result([], sent, monotonic_of(self.clock) + self.interval())
+        return self._result(errors, sent, monotonic_of(self.clock) + self.interval())
 
     async def aclose(self) -> None:
         """Cancel the watcher's own tasks (automatic bookings) and wait for them.
@@ -871,7 +882,8 @@ class Watcher:
         fallback = monotonic_of(self.clock) + self.policy.other_interval
         next_look = min(dues, default=fallback)
         refresh_at = await self._refresh_token_before(next_look, errors)
-        return next_look if refresh_at is None else min(next_look, refresh_at)
+        wanted = next_look if refresh_at is None else min(next_look, refresh_at)
+        return min(wanted, self._next_status_check())
 
     async def _sleep_until(self, when: float) -> None:
         delay = when - monotonic_of(self.clock)
@@ -1057,14 +1069,33 @@ class Watcher:
         """Looks per minute for the group at ``wall``, within the shared limit.
 
         All groups together stay within :attr:`PollPolicy.budget_share` of
-        the server's limit: when their budgets would ask for more, every
-        group slows down by the same factor.
+        the server's limit. When their budgets would ask for more, the
+        limit is shared out by the number of watches a look serves: each
+        group gets ``c * n`` looks a minute (``n`` its watches), at most what
+        its own budget asks for, with ``c`` chosen so that the shares fill
+        the limit; a group of one watch slows down first.
         """
         own = self._capped(state, wall)
         if own <= 0:
             return 0.0
-        total = sum(self._capped(other, wall) for other in self._groups.values())
-        return own * min(1.0, self._shared_limit() / total) if total else own
+        asked = [
+            (self._capped(other, wall), float(len(other.group.watches)))
+            for other in self._groups.values()
+        ]
+        limit = self._shared_limit()
+        if sum(pace for pace, _ in asked) <= limit:
+            return own
+        # Water-filling: the groups whose own pace is below c * n keep it.
+        ordered = sorted(asked, key=lambda item: item[0] / item[1])
+        spent, weight = 0.0, sum(size for _, size in ordered)
+        share = limit / weight
+        for pace, size in ordered:
+            if pace > share * size:
+                break
+            spent += pace
+            weight -= size
+            share = (limit - spent) / weight if weight > 0 else math.inf
+        return min(own, share * len(state.group.watches))
 
     def _capped(self, state: _GroupState, wall: float) -> float:
         cap = self.policy.looks_per_minute_cap(self._urgency(state.group))
@@ -1521,6 +1552,66 @@ class Watcher:
                 if result is not None:
                     await result
 
+    # --- bookings waiting for their activation -------------------------------
+
+    async def _check_bookings(self, errors: list[PollError]) -> None:
+        """Ask the city about the bookings whose status check is due.
+
+        See :class:`~mta_client.booking.StatusChecks`. Nothing is asked in
+        the planned minute of silence; a failed check is reported and tried
+        again after the policy's back-off, the booking kept as it was.
+        """
+        for watch_id in [w for w in self._status_retry if w not in self._watches]:
+            del self._status_retry[watch_id]
+        for watch_id in list(self._watches):
+            due = self._status_check_due(watch_id)
+            if due is None:
+                self._status_retry.pop(watch_id, None)
+            if due is None or due > monotonic_of(self.clock):
+                continue
+            try:
+                event = await self.booker.check_status(watch_id)
+            except StoreError:
+                raise
+            except MTAError as err:
+                delay = self.retry_delay(err)
+                self._status_retry[watch_id] = monotonic_of(self.clock) + delay
+                self.stats.errors += 1
+                self.stats.last_error = type(err).__name__
+                _LOGGER.warning(
+                    "Asking about the booking of watch %s failed (next try in "
+                    "%.0f s): %s",
+                    watch_id,
+                    delay,
+                    err,
+                )
+                errors.append(
+                    PollError(
+                        error=err,
+                        retry_after=delay,
+                        what=f"booking:{watch_id}",
+                        watch_ids=(watch_id,),
+                    )
+                )
+                if self.on_error is not None:
+                    self.on_error(err, delay)
+                continue
+            self._status_retry.pop(watch_id, None)
+            if event is not None:
+                await self._emit([event])
+
+    def _status_check_due(self, watch_id: str) -> float | None:
+        """Monotonic time of the watch's next booking check, if it has one."""
+        wall = self.booker.status_due(watch_id)
+        if wall is None:
+            return None
+        due = monotonic_of(self.clock) + (wall - self.clock.time())
+        return max(due, self._status_retry.get(watch_id, due), self._silence_until)
+
+    def _next_status_check(self) -> float:
+        dues = [self._status_check_due(watch_id) for watch_id in self._watches]
+        return min((due for due in dues if due is not None), default=math.inf)
+
     # --- booking on request --------------------------------------------------
 
     async def book(self, watch_id: str, *, slot: Slot | None = None) -> BookingEvent:
@@ -1595,7 +1686,11 @@ class Watcher:
         if watch_id is None:
             msg = "no watch holds this appointment"
             raise KeyError(msg)
-        event = await self.booker.confirm(watch_id, credentials)
+        try:
+            event = await self.booker.confirm(watch_id, credentials)
+        except MTAError:
+            self._wake.set()  # the next poll asks the city what it holds
+            raise
         await self._emit([event])
         return event
 
