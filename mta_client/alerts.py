@@ -133,6 +133,11 @@ _WORDS: Final[dict[str, dict[str, str]]] = {
             "or the booking lapses."
         ),
         "reason": "Reason: {reason}",
+        "lapsed": "Activation lapsed: {when}",
+        "lapsed_note": (
+            "The city no longer holds this booking: its activation link was not "
+            "used in time. The watch may book again."
+        ),
         "no_more_tries": "No more automatic tries for this watch.",
         "later_tries": "A later look may try again.",
         "book_it": "Book it",
@@ -166,6 +171,11 @@ _WORDS: Final[dict[str, dict[str, str]]] = {
             "sonst verfällt die Buchung."
         ),
         "reason": "Grund: {reason}",
+        "lapsed": "Aktivierung verfallen: {when}",
+        "lapsed_note": (
+            "Die Stadt hält diese Buchung nicht mehr: Der Aktivierungslink wurde "
+            "nicht rechtzeitig angeklickt. Die Suche kann erneut buchen."
+        ),
         "no_more_tries": "Für diese Suche keine weiteren automatischen Versuche.",
         "later_tries": "Ein späterer Blick kann es erneut versuchen.",
         "book_it": "Buchen",
@@ -392,6 +402,11 @@ def _booking_alert(
             lines.append(words["deadline"].format(deadline=deadline))
         else:
             lines.append(words["deadline_soon"])
+    elif state is BookingState.LAPSED:
+        title = words["lapsed"].format(when=when)
+        if event.process_id is not None:
+            lines.append(words["process"].format(process=event.process_id))
+        lines.append(words["lapsed_note"])
     elif state is BookingState.FAILED or event.reason is not None:
         permanent = state is BookingState.FAILED
         title = words["booking_failed" if permanent else "booking_retry"]

@@ -340,7 +340,11 @@ class WatchPrinter:
             self.bookings += 1
             self.failed_booking = None
             self.out.note(self._credentials_note())
-        elif event.reason is not None and event.reason != INTERRUPTED:
+        elif (
+            event.reason is not None
+            and event.reason != INTERRUPTED
+            and event.state is not BookingState.LAPSED
+        ):
             self.failed_booking = event
 
     def after_look(self, result: PollResult, *, clock_time: float) -> None:
@@ -442,19 +446,27 @@ class WatchPrinter:
             return self._interrupted_text(event)
         if event.state is BookingState.FAILED:
             return f"booking failed: {event.reason}; no more tries  {tag}"
+        when = format_time(event.start) if event.start else "?"
+        where = self._office(event.office_id)
+        if event.state is BookingState.CONFIRMED:
+            return f"confirmed  {when}  {where}  {tag}  process {event.process_id}"
+        if event.state is BookingState.LAPSED:
+            return (
+                f"lapsed  {when}  {where}  {tag}  process {event.process_id}: the "
+                f"city no longer holds it ({event.reason}); the watch may book again"
+            )
         if event.state is not BookingState.BOOKED:
             return (
                 f"booking attempt failed: {event.reason}; a later look may try "
                 f"again  {tag}"
             )
-        when = format_time(event.start) if event.start else "?"
         by = (
             f"by {format_clock(event.activation_deadline)}"
             if event.activation_deadline
             else "soon"
         )
         text = (
-            f"booked  {when}  {self._office(event.office_id)}  {tag}  "
+            f"booked  {when}  {where}  {tag}  "
             f"process {event.process_id}; activation link must be clicked {by}; "
             f"{CANCEL_HINT}"
         )
