@@ -60,12 +60,14 @@ EVENT_SLOT_GONE: Final = "slot_gone"
 EVENT_BOOKED: Final = "booked"
 EVENT_BOOKING_FAILED: Final = "booking_failed"
 EVENT_ACTIVATION_DUE: Final = "activation_due"
+EVENT_ACTIVATION_LAPSED: Final = "activation_lapsed"
 EVENT_TYPES: Final = (
     EVENT_SLOT_FOUND,
     EVENT_SLOT_GONE,
     EVENT_BOOKED,
     EVENT_BOOKING_FAILED,
     EVENT_ACTIVATION_DUE,
+    EVENT_ACTIVATION_LAPSED,
 )
 # The activation reminder comes this long before the city's deadline.
 ACTIVATION_REMINDER_SECONDS: Final = 600
@@ -79,6 +81,7 @@ BOOKING_STATES: Final = (
     "preconfirming",
     "booked",
     "confirmed",
+    "lapsed",
     "cancelled",
     "failed",
 )

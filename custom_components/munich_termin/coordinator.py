@@ -53,6 +53,7 @@ from .const import (
     CONF_BASE_URL,
     DOMAIN,
     EVENT_ACTIVATION_DUE,
+    EVENT_ACTIVATION_LAPSED,
     EVENT_BOOKED,
     EVENT_BOOKING_FAILED,
     EVENT_SLOT_FOUND,
@@ -380,6 +381,12 @@ class MunichTerminCoordinator(DataUpdateCoordinator[dict[str, "WatchStatus"]]):
                     event.activation_deadline.isoformat()
                 )
             return EVENT_BOOKED, attributes
+        if state == "lapsed":
+            # The city no longer holds it: the activation link was not used
+            # in time (or the booking was cancelled elsewhere).
+            attributes["process_id"] = event.process_id
+            attributes["reason"] = event.reason
+            return EVENT_ACTIVATION_LAPSED, attributes
         if state == "failed" or (state == "idle" and event.reason):
             attributes["reason"] = event.reason
             return EVENT_BOOKING_FAILED, attributes
