@@ -299,3 +299,34 @@ async def test_a_slot_not_listed_for_a_while_no_longer_makes_windows_useless() -
         assert 900 <= env.clock.time() - taken_at <= 1800
         assert watcher.reported("w") == {}
         assert windows() == {"same-day", "next-week"}
+
+
+@virtual
+async def test_the_shared_limit_goes_first_to_looks_that_serve_more_watches() -> None:
+    async with environment() as env:
+        watcher = env.watcher()
+        for index in range(4):  # four people want a residence registration
+            watcher.add(watch(id=f"family{index}", within_days=14))
+        singles = (1063441, 1063453, 10224132, 1063486, 1063576, 1063565, 10225119)
+        for service in singles:  # and seven people one other service each
+            watcher.add(
+                watch(
+                    id=f"single{service}",
+                    services=[ServiceRequest(service_id=service)],
+                    within_days=14,
+                )
+            )
+        looks = record_looks(env)
+        await run_for(watcher, 2 * 3600)  # Monday 06:00-08:00
+        at_seven = [s[0][0] for t, s in looks if local(t).hour == 7]
+        shared = at_seven.count(1063475)
+        each = [at_seven.count(service) for service in singles]
+        # Eight groups asking five looks a minute would need 40 a minute, more
+        # than the 30 the watcher allows itself: the group that serves four
+        # people keeps its five looks a minute, the others share the rest
+        # evenly (four a minute). The minutes of silence the city's limiter
+        # needs slow everybody alike.
+        assert len(at_seven) <= 30 * 60
+        assert max(each) - min(each) <= 0.1 * max(each)
+        assert shared >= 1.15 * max(each), (shared, each)
+        assert env.client.budget.rate_limited == 0

@@ -342,15 +342,19 @@ async def test_polls_densely_inside_release_windows_spread_after_the_cron() -> N
 
         polls = {h: sum(1 for t in looks if hour(t) == h) for h in range(6, 13)}
         # 07-08 (same-day) and 09-11 (next week) release slots this watch can
-        # use: three looks a minute there, a look every few minutes outside.
-        for window_hour in (7, 9, 10):
-            assert 150 <= polls[window_hour] <= 180
+        # use: up to five looks a minute there (less the minutes of silence
+        # the limiter needs; next week's two-hour window weighs half the
+        # one-hour same-day window), a look every few minutes outside.
+        assert 240 <= polls[7] <= 300, polls
+        for window_hour in (9, 10):
+            assert 150 <= polls[window_hour] <= 300, polls
         # Now and then a minute of silence, which the city's limiter needs to
         # forget its count, planned right after a minute's last look.
         pauses = [(a, b) for a, b in itertools.pairwise(looks) if hour(a) in {7, 9, 10}]
         silences = [(a, b) for a, b in pauses if b - a > 60]
-        assert 1 <= len(silences) <= 12
-        assert all(round(a % 60) == 36 for a, b in silences if hour(a) == hour(b))
+        assert 1 <= len(silences) <= 20
+        # (after the last of four or five looks a minute)
+        assert all(round(a % 60) in {42, 48} for a, b in silences if hour(a) == hour(b))
         for other_hour in (6, 8, 11, 12):
             assert 3 <= polls[other_hour] <= 40
         # Inside the windows the looks spread over the seconds after the
@@ -358,8 +362,9 @@ async def test_polls_densely_inside_release_windows_spread_after_the_cron() -> N
         # they come once the cron run is likely done.
         inside = [t % 60 for t in looks if hour(t) in {7, 9, 10}]
         outside = [t % 60 for t in looks[1:] if hour(t) in {6, 8, 11, 12}]
-        assert sum(1 for s in inside if round(s) in {8, 20, 36}) >= 0.85 * len(inside)
-        assert {round(s) for s in inside} >= {8, 20, 36}
+        five, four = {6, 16, 26, 37, 48}, {6, 16, 27, 42}  # looks a minute
+        assert sum(1 for s in inside if round(s) in five | four) >= 0.85 * len(inside)
+        assert {round(s) for s in inside} >= five
         assert sum(1 for s in outside if round(s) == 18) >= 0.9 * len(outside)
         assert env.client.budget.rate_limited == 0
         assert env.sim.stats.captcha_verify_failures == 0
