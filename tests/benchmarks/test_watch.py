@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import math
@@ -10,7 +11,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
-from mta_client.simulator import Simulator
+from mta_client import ContactDetails, MTAClient
+from mta_client.booking import book_slot
+from mta_client.simulator import Simulator, run_virtual
 from mta_client.watch import Watch
 
 if TYPE_CHECKING:
@@ -222,3 +225,56 @@ def test_reference_is_the_same_week_as_the_sides(bench: ModuleType) -> None:
     ]
     for entry in a.relevant:
         assert entry.appeared <= entry.vanished <= entry.start
+
+
+def test_double_booked_counts_appointments_held_at_once(bench: ModuleType) -> None:
+    person = ContactDetails(family_name="Twice", email="twice@example.org")
+    other = ContactDetails(family_name="Once", email="once@example.org")
+
+    async def side(client: MTAClient, run: Any) -> None:
+        office = bench.BUERGERBUEROS[0]
+        day = dt.datetime(2026, 12, 1, 9, tzinfo=bench.BERLIN)
+        starts = [day + dt.timedelta(hours=hour) for hour in range(3)]
+        for start in starts:
+            run.sim.release_slot(office, start, minutes=15)
+        for start, contact in zip(starts, (person, other, person), strict=True):
+            await book_slot(
+                client,
+                office_id=office,
+                services=list(bench.WOHNSITZ),
+                slot=start,
+                contact=contact,
+            )
+
+    watches = bench.make_watches(1, "same")
+    result = run_virtual(
+        bench.simulate(0.01, 1, "cron", watches, side), start=bench.START
+    )
+    # The same e-mail pre-confirmed twice while the first is still held.
+    assert result.double_booked == {"twice@example.org"}
+
+
+def test_a_lapsed_activation_is_no_double_booking(bench: ModuleType) -> None:
+    person = ContactDetails(family_name="Later", email="later@example.org")
+
+    async def side(client: MTAClient, run: Any) -> None:
+        office = bench.BUERGERBUEROS[0]
+        day = dt.datetime(2026, 12, 1, 9, tzinfo=bench.BERLIN)
+        for hour in range(2):
+            start = day + dt.timedelta(hours=hour)
+            run.sim.release_slot(office, start, minutes=15)
+            await book_slot(
+                client,
+                office_id=office,
+                services=list(bench.WOHNSITZ),
+                slot=start,
+                contact=person,
+            )
+            await asyncio.sleep(3 * 3600)  # nobody opens the activation mail
+
+    result = run_virtual(
+        bench.simulate(0.3, 1, "cron", bench.make_watches(1, "same"), side),
+        start=bench.START,
+    )
+    assert sum(result.sim.stats.preconfirmed_by_email.values()) == 2
+    assert result.double_booked == set()
