@@ -10,7 +10,12 @@ import re
 
 from mta_client.client import BERLIN, DEFAULT_BASE_URL
 from mta_client.models import MAX_RANGE_DAYS
-from mta_client.watch import TimeRange, parse_weekdays as watch_weekdays
+from mta_client.watch import (
+    URGENCIES,
+    TimeRange,
+    Urgency,
+    parse_weekdays as watch_weekdays,
+)
 
 from .exitcodes import EXIT_CODE_HELP
 from .explain import ExplainAction
@@ -25,6 +30,7 @@ __all__ = [
     "parse_service",
     "parse_slot",
     "parse_time_ranges",
+    "parse_urgency",
     "parse_weekdays",
     "today",
 ]
@@ -91,21 +97,28 @@ another --id.
     "office_ids": [10489, 54261], "start_date": "2026-12-01",
     "end_date": null, "within_days": 30, "weekdays": "mon-fri" or [0, 2],
     "time_ranges": ["08:00-12:00"], "min_lead": "2h" (or seconds),
-    "auto_book": false, "contact": {"family_name": ..., "email": ...,
-    "telephone": ..., "custom_textfield": ..., "custom_textfield2": ...}}]
+    "auto_book": false, "urgency": "normal", "contact": {"family_name": ...,
+    "email": ..., "telephone": ..., "custom_textfield": ...,
+    "custom_textfield2": ...}}]
 Only id, services and office_ids are required. A booking watch without
-"contact" takes the person's data from the options or the environment.
+"contact" takes the person's data from the options or the environment; a
+watch without "urgency" takes --urgency (default: normal).
 
 Pacing: all watches with the same services share one request. Each such
-group spends a budget of requests a day (660 for one watch; "urgency" in a
-watch file trades requests for speed) where new slots appear: a few looks a
-minute just after the city's per-minute update inside the release windows
-that can bring it an earlier slot (weekdays 07:00-08:00 same day, 09:00-11:00
-next week, the night before for six weeks ahead; Munich time), a look every
-few minutes outside them, using at most half of the city's rate limit.
---explain prints that plan and exits. --interval looks at a fixed pace
-instead (inside the windows at most every 30 s; against the city's own
-server never below 30 s).
+group spends a budget of requests where new slots appear: 720 a day for one
+watch, as the average day of a week (weekdays with release windows get
+more, weekends and holidays less); a group of n watches n**0.6 times that.
+Inside the release windows that can bring it an earlier slot
+(weekdays 07:00-08:00 same day, 09:00-11:00 next week, 00:00-06:00 six
+weeks ahead; Munich time) it looks up to five times a minute, just after
+the city's per-minute update; outside them every few minutes, least at
+night; all groups together use at most half of the city's rate limit.
+--urgency (or "urgency" in a watch file) trades requests for detection
+time: relaxed halves the budget (at most four looks a minute), urgent
+doubles it (at most six); a group goes by its most urgent watch. --explain
+prints that plan and exits. --interval looks at a fixed pace instead,
+whatever the urgency (inside the windows at most every 30 s; against the
+city's own server never below 30 s).
 
 Failed looks never end the watch, nor does a failure to load the offices
 and services at the start: they are tried again (after 15 minutes when the
@@ -292,6 +305,19 @@ def parse_time_ranges(text: str) -> list[TimeRange]:
             )
             raise argparse.ArgumentTypeError(msg) from None
     return ranges
+
+
+def parse_urgency(text: str) -> Urgency:
+    """Parse ``relaxed``, ``normal`` or ``urgent`` (any case).
+
+    The message of a mistake does not repeat the text.
+    """
+    value = text.strip().lower()
+    for urgency in URGENCIES:
+        if value == urgency:
+            return urgency
+    msg = "not an urgency (use relaxed, normal or urgent)"
+    raise argparse.ArgumentTypeError(msg)
 
 
 def _global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
@@ -589,6 +615,14 @@ def _add_watch(watch: argparse.ArgumentParser) -> None:
         "(default: from the services and offices)",
     )
     what.add_argument(
+        "--urgency",
+        type=parse_urgency,
+        metavar="{" + ",".join(URGENCIES) + "}",
+        help="how urgent the watch is: relaxed (half the requests, slower to "
+        "notice a slot), normal (default) or urgent (twice the requests, "
+        "quicker); with --file, for the watches that do not say",
+    )
+    what.add_argument(
         "--file",
         metavar="FILE",
         help="watch everything in this JSON file instead (see below)",
@@ -615,8 +649,8 @@ def _add_watch(watch: argparse.ArgumentParser) -> None:
         "--explain",
         action=ExplainAction,
         help="print how the watcher plans to spend its requests (per group: "
-        "requests a day, looks in and outside the release windows, expected "
-        "detection time) and exit without looking for slots",
+        "its urgency, requests a day, looks in and outside the release "
+        "windows, expected detection time) and exit without looking for slots",
     )
     add_telegram_arguments(watch)
     stop = running.add_mutually_exclusive_group()

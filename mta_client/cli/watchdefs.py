@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from pydantic_core import ErrorDetails
 
     from mta_client.models import Catalogue, ContactDetails
+    from mta_client.watch import Urgency
 
 __all__ = [
     "FILE_CONFLICTS",
@@ -72,6 +73,7 @@ FIELD_OPTIONS = {
     "time_ranges": "--time",
     "min_lead": "--lead",
     "auto_book": "--book",
+    "urgency": "--urgency",
 }
 
 # What to say about a field whose own check failed: the check's message may
@@ -146,10 +148,16 @@ def default_watch_id(
 
 
 def watches_from_args(args: argparse.Namespace, catalogue: Catalogue) -> list[Watch]:
-    """Return the watches the options ask for (one, or those of ``--file``)."""
+    """Return the watches the options ask for (one, or those of ``--file``).
+
+    ``--urgency`` is the urgency of the watch the options describe, and
+    with ``--file`` that of each watch in it that does not say.
+    """
     contact = ContactSource.from_args(args)
     if args.file is not None:
-        return watches_from_file(Path(args.file), catalogue, contact.get)
+        return watches_from_file(
+            Path(args.file), catalogue, contact.get, urgency=args.urgency
+        )
     return [_watch_from_options(args, catalogue, contact)]
 
 
@@ -196,6 +204,8 @@ def _watch_from_options(
         "auto_book": args.book,
         "contact": contact.get() if args.book else None,
     }
+    if args.urgency is not None:
+        values["urgency"] = args.urgency
     if args.weekdays:
         values["weekdays"] = args.weekdays
     watch = _validated(values, prefix="", names=FIELD_OPTIONS)
@@ -204,11 +214,17 @@ def _watch_from_options(
 
 
 def watches_from_file(
-    path: Path, catalogue: Catalogue, contact: Callable[[], ContactDetails]
+    path: Path,
+    catalogue: Catalogue,
+    contact: Callable[[], ContactDetails],
+    *,
+    urgency: Urgency | None = None,
 ) -> list[Watch]:
     """Read a JSON list of watches.
 
-    Booking watches without ``contact`` get the person's data from ``contact()``.
+    Booking watches without ``contact`` get the person's data from
+    ``contact()``; watches without ``urgency`` (or with null) get ``urgency``
+    (when given; else the default, normal).
     """
     where = f"invalid --file {path}"
     items = _read_list(path, where)
@@ -218,7 +234,12 @@ def watches_from_file(
         prefix = f"{where}: watch {number}: "
         if not isinstance(item, dict):
             raise CLIError(f"{prefix}expected a JSON object", ExitCode.USAGE)
-        watch = _validated(_prepared(item, contact, prefix), prefix=prefix, names={})
+        values = _prepared(item, contact, prefix)
+        if values.get("urgency") is None:  # not said (or null): the default
+            values.pop("urgency", None)
+            if urgency is not None:
+                values["urgency"] = urgency
+        watch = _validated(values, prefix=prefix, names={})
         if watch.id in seen:
             msg = f"{prefix}its id is also the id of watch {seen[watch.id]}"
             raise CLIError(msg, ExitCode.USAGE)

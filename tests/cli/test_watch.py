@@ -19,6 +19,7 @@ from mta_client.cli.output import Output
 from mta_client.cli.watching import WatchPrinter
 from mta_client.client import BERLIN
 from mta_client.watch import BookingEvent, BookingState, SlotEvent, SlotEventKind
+from mta_client.watcher import PollPolicy
 
 if TYPE_CHECKING:
     from mta_client.simulator import Simulator
@@ -529,6 +530,11 @@ SECRET_TIME = "25:61-26:00"
             "watch 2: its id is also the id of watch 1",
         ),
         (
+            [file_watch(urgency="panic")],
+            ExitCode.USAGE,
+            "watch 1: urgency: Input should be 'relaxed', 'normal' or 'urgent'",
+        ),
+        (
             [file_watch(office_ids=[1])],
             ExitCode.NOT_FOUND,
             "watch 1: unknown office 1 (see `mta offices`)",
@@ -607,13 +613,15 @@ def test_watch_needs_services(mta: Run) -> None:
         ("--weekday", "mon-funday", "not weekdays"),
         ("--lead", NAME, "not a duration"),
         ("--lead", "400d", "a lead time must be at most 365 days"),
+        ("--urgency", "panic", "not an urgency (use relaxed, normal or urgent)"),
+        ("--urgency", "", "not an urgency"),
     ],
 )
 def test_watch_bad_option(mta: Run, option: str, value: str, message: str) -> None:
     result = mta(*WATCH, option, value)
     assert result.code == ExitCode.USAGE
     assert f"mta watch: error: argument {option}: {message}" in result.err
-    assert value not in result.err
+    assert not value or value not in result.err
 
 
 def test_watch_bad_id(mta: Run) -> None:
@@ -635,6 +643,103 @@ def test_watch_help(mta: Run) -> None:
     assert result.code == 0
     assert "--file FILE holds a JSON list of watches" in result.out
     assert "activation link must be clicked by" in result.out
+    assert "--urgency {relaxed,normal,urgent}" in result.out
+    # The default budget as the pacing paragraph states it.
+    budget = PollPolicy().requests_per_day
+    assert f"{budget:.0f} a day for one\nwatch" in result.out
+    looks = PollPolicy().looks_per_minute_cap("normal")
+    assert looks == 5
+    assert "up to five times a minute" in result.out
+
+
+# --- urgency and --explain ------------------------------------------------------
+
+
+def explained(result: Result) -> dict[str, Any]:
+    """The groups of ``mta watch --explain --json``, by their watches."""
+    assert result.code == 0, result.err
+    plan: dict[str, Any] = result.json()["plan"]
+    return {", ".join(group["watches"]): group for group in plan["groups"]}
+
+
+def test_watch_urgency_in_the_plan(mta: Run, sim: Simulator) -> None:
+    normal = explained(mta(*WATCH, "--explain", "--json"))[WATCH_ID]
+    assert normal["urgency"] == "normal"
+    plans = {
+        urgency: explained(mta(*WATCH, "--urgency", urgency, "--explain", "--json"))[
+            WATCH_ID
+        ]
+        for urgency in ("relaxed", "normal", "urgent")
+    }
+    assert plans["normal"] == normal
+    for urgency, group in plans.items():
+        assert group["urgency"] == urgency
+    # Requests for detection time: half and twice the budget of normal.
+    assert plans["relaxed"]["requests_per_day"] == normal["requests_per_day"] / 2
+    assert plans["urgent"]["requests_per_day"] == normal["requests_per_day"] * 2
+    assert (
+        plans["relaxed"]["looks_per_minute_in_windows"]
+        < normal["looks_per_minute_in_windows"]
+        < plans["urgent"]["looks_per_minute_in_windows"]
+    )
+    assert (
+        plans["relaxed"]["detect_in_windows_s"]
+        > normal["detect_in_windows_s"]
+        > plans["urgent"]["detect_in_windows_s"]
+    )
+    assert plans["relaxed"]["detect_outside_s"] > plans["urgent"]["detect_outside_s"]
+    # The plan is all: nothing was looked for.
+    assert sim.stats.requests_by_route["available-calendar/"] == 0
+
+
+def test_watch_urgency_in_the_plan_as_text(mta: Run) -> None:
+    result = mta(*WATCH, "--urgency", "urgent", "--explain")
+    assert result.code == 0, result.err
+    header, row = result.out.splitlines()[1:3]
+    assert header.split()[2] == "urgency"
+    assert row.split()[:3] == ["1071896x1", WATCH_ID, "urgent"]
+    budget = PollPolicy().requests_per_day * PollPolicy().urgent_factor
+    assert f"{budget:.0f} requests a day in all" in result.out
+
+
+def test_watch_urgency_is_the_default_of_a_watch_file(mta: Run, tmp_path: Path) -> None:
+    path = write_watches(
+        tmp_path,
+        [
+            file_watch(id="unsaid"),
+            file_watch(
+                id="null",
+                urgency=None,
+                office_ids=[10489],
+                services=[{"service_id": 1063475}],
+            ),
+            file_watch(
+                id="own",
+                urgency="normal",
+                services=[{"service_id": 1063441}],
+                office_ids=[10489],
+            ),
+        ],
+    )
+    plain = explained(mta("watch", "--file", path, "--explain", "--json"))
+    assert {w: g["urgency"] for w, g in plain.items()} == {
+        "unsaid": "normal",
+        "null": "normal",
+        "own": "normal",
+    }
+    relaxed = explained(
+        mta("watch", "--file", path, "--urgency", "relaxed", "--explain", "--json")
+    )
+    # --urgency is for the watches that do not say; "own" keeps its own.
+    assert {w: g["urgency"] for w, g in relaxed.items()} == {
+        "unsaid": "relaxed",
+        "null": "relaxed",
+        "own": "normal",
+    }
+    assert relaxed["own"]["requests_per_day"] == plain["own"]["requests_per_day"]
+    assert (
+        relaxed["unsaid"]["requests_per_day"] == plain["unsaid"]["requests_per_day"] / 2
+    )
 
 
 # --- the printer ----------------------------------------------------------------

@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from mta_client.cli.parsing import (
+    build_parser,
     duration_seconds,
     parse_days,
     parse_duration,
     parse_time_ranges,
+    parse_urgency,
     parse_weekdays,
 )
 from mta_client.cli.watchdefs import default_watch_id
@@ -87,6 +89,28 @@ def test_parse_days() -> None:
     for text in ("366", "-1", "two"):
         with pytest.raises(argparse.ArgumentTypeError):
             parse_days(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "urgency"),
+    [("relaxed", "relaxed"), ("normal", "normal"), (" URGENT ", "urgent")],
+)
+def test_parse_urgency(text: str, urgency: str) -> None:
+    assert parse_urgency(text) == urgency
+
+
+@pytest.mark.parametrize("text", ["", "panic", "urgent!", "2", "relax"])
+def test_parse_urgency_rejects(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="not an urgency"):
+        parse_urgency(text)
+
+
+def test_watch_urgency_option() -> None:
+    parser = build_parser()
+    # Not given: None, so that a watch file's own urgency (or the default) counts.
+    assert parser.parse_args(["watch"]).urgency is None
+    args = parser.parse_args(["watch", "--service", "1", "--urgency", "relaxed"])
+    assert args.urgency == "relaxed"
 
 
 def test_default_watch_id() -> None:
