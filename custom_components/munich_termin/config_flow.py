@@ -66,7 +66,7 @@ from mta_client.telegram import (
     TelegramError,
     TelegramSender,
 )
-from mta_client.watch import TimeRange
+from mta_client.watch import URGENCIES, TimeRange
 
 from .const import (
     CONF_ALERT_BOOKING,
@@ -104,7 +104,14 @@ from .const import (
     WEEKDAYS,
 )
 from .coordinator import ISSUE_TELEGRAM
-from .watches import ContactProblem, build_watch, check_contact, clean_contact
+from .watches import (
+    CONF_URGENCY,
+    DEFAULT_URGENCY,
+    ContactProblem,
+    build_watch,
+    check_contact,
+    clean_contact,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -395,6 +402,16 @@ def _weekday_selector() -> SelectSelector:
     )
 
 
+def _urgency_selector() -> SelectSelector:
+    return SelectSelector(
+        SelectSelectorConfig(
+            options=list(URGENCIES),
+            translation_key="urgency",
+            mode=SelectSelectorMode.LIST,
+        )
+    )
+
+
 def _text(kind: TextSelectorType = TextSelectorType.TEXT) -> TextSelector:
     return TextSelector(TextSelectorConfig(type=kind))
 
@@ -551,7 +568,7 @@ class WatchSubentryFlow(ConfigSubentryFlow):
     async def async_step_filters(
         self, user_input: dict[str, Any] | None = None
     ) -> SubentryFlowResult:
-        """The offices offering all services, the dates, days and times."""
+        """The offices offering all services, the dates, days and times; the urgency."""
         errors: dict[str, str] = {}
         if user_input is not None:
             errors = self._read_filters(user_input)
@@ -586,6 +603,9 @@ class WatchSubentryFlow(ConfigSubentryFlow):
                 vol.Optional(CONF_MIN_LEAD): DurationSelector(
                     DurationSelectorConfig(enable_day=True)
                 ),
+                vol.Required(CONF_URGENCY, default=DEFAULT_URGENCY): (
+                    _urgency_selector()
+                ),
             }
         )
         offered = {str(o.id) for o in offices}
@@ -602,6 +622,8 @@ class WatchSubentryFlow(ConfigSubentryFlow):
             CONF_WEEKDAYS: self._data.get(CONF_WEEKDAYS, list(WEEKDAYS[:5])),
             CONF_TIME_RANGES: self._data.get(CONF_TIME_RANGES, []),
             CONF_MIN_LEAD: self._data.get(CONF_MIN_LEAD),
+            # Watches from before urgency was asked for run as normal.
+            CONF_URGENCY: self._data.get(CONF_URGENCY, DEFAULT_URGENCY),
         }
         return self.async_show_form(
             step_id="filters",
@@ -647,6 +669,7 @@ class WatchSubentryFlow(ConfigSubentryFlow):
             CONF_WEEKDAYS: weekdays,
             CONF_TIME_RANGES: ranges,
             CONF_MIN_LEAD: user_input.get(CONF_MIN_LEAD) or {},
+            CONF_URGENCY: user_input.get(CONF_URGENCY) or DEFAULT_URGENCY,
         }
         if within is not None:
             data[CONF_WITHIN_DAYS] = int(within)

@@ -12,6 +12,7 @@ from .const import (
     CONF_TELEGRAM_TOKEN,
     CONTACT_FIELDS,
 )
+from .watches import urgency_of
 
 if TYPE_CHECKING:
     from homeassistant.core import HomeAssistant
@@ -75,6 +76,8 @@ async def async_get_config_entry_diagnostics(
                 "running": subentry_id in data.watches,
                 "data": async_redact_data(dict(subentry.data), TO_REDACT),
                 "has_contact": bool(subentry.data.get(CONF_CONTACT)),
+                # What the engine runs: normal for a watch stored without one.
+                "urgency": urgency_of(subentry.data),
             }
             for subentry_id, subentry in entry.subentries.items()
         },

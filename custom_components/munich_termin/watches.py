@@ -38,6 +38,14 @@ from .const import (
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from mta_client.watch import Urgency
+
+# How urgent a watch is (the library's Watch.urgency: requests traded for
+# detection time). Subentries from before it was asked for have no such key
+# and run as "normal", the library's default.
+CONF_URGENCY = "urgency"
+DEFAULT_URGENCY: Urgency = "normal"
+
 
 @dataclass(frozen=True, kw_only=True)
 class ContactProblem(Exception):  # noqa: N818 - a result, raised like an error
@@ -137,6 +145,14 @@ def services_of(data: Mapping[str, Any]) -> list[ServiceRequest]:
     ]
 
 
+def urgency_of(data: Mapping[str, Any]) -> Any:
+    """The watch's urgency as stored; ``normal`` when the subentry has none.
+
+    A value that is no urgency is passed on for the :class:`Watch` to refuse.
+    """
+    return data.get(CONF_URGENCY) or DEFAULT_URGENCY
+
+
 def build_watch(watch_id: str, data: Mapping[str, Any]) -> Watch:
     """The library's watch for a subentry.
 
@@ -161,6 +177,7 @@ def build_watch(watch_id: str, data: Mapping[str, Any]) -> Watch:
         min_lead=duration(data.get(CONF_MIN_LEAD)),
         auto_book=bool(data.get(CONF_AUTO_BOOK)) and contact is not None,
         contact=contact,
+        urgency=urgency_of(data),
     )
 
 

@@ -347,6 +347,45 @@ def _city(clock: FakeClock) -> Simulator:
     )
 
 
+@pytest.mark.parametrize(
+    ("stored", "urgency"),
+    [
+        ({}, "normal"),
+        ({"urgency": "relaxed"}, "relaxed"),
+        ({"urgency": "urgent"}, "urgent"),
+    ],
+)
+async def test_the_engine_runs_a_watch_at_its_urgency(
+    hass: HomeAssistant,
+    server: SimulatorServer,
+    stored: dict[str, Any],
+    urgency: str,
+) -> None:
+    """The subentry's urgency (none stored: normal) is the Watch's, and the plan's."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        data={CONF_BASE_URL: server.base_url},
+        subentries_data=[
+            ConfigSubentryDataWithId(
+                data=watch_data(**stored),
+                subentry_id=WATCH_ID,
+                subentry_type=SUBENTRY_WATCH,
+                title="Wohnsitz",
+                unique_id=None,
+            )
+        ],
+    )
+    await setup_entry(hass, entry)
+    watcher = entry.runtime_data.watcher
+    assert [w.urgency for w in watcher.watches] == [urgency]
+    (group,) = watcher.explain().groups
+    assert group.urgency == urgency
+    policy = watcher.policy
+    assert group.requests_per_day == pytest.approx(
+        policy.requests_per_day * policy.urgency_factor(urgency)
+    )
+
+
 async def test_pacing_is_the_engines(
     hass: HomeAssistant, server: SimulatorServer
 ) -> None:

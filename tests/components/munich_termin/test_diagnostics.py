@@ -76,12 +76,33 @@ async def test_diagnostics_redact_personal_data(
     assert watch["data"]["office_ids"] == [10489]
     assert watch["data"]["contact"] == "**REDACTED**"
     assert watch["has_contact"] is True
+    # Stored without an urgency (from before it was asked for): runs as normal.
+    assert "urgency" not in watch["data"]
+    assert watch["urgency"] == "normal"
     status = diagnostics["statuses"][WATCH_ID]
     assert status["booking"]["state"] == "booked"
     assert status["booking"]["has_process"] is True
     assert diagnostics["coordinator"]["last_update_success"] is True
     assert diagnostics["budget"]["limit"] >= 1
     assert diagnostics["entry"]["options"]["telegram_token"] == "**REDACTED**"
+
+
+async def test_diagnostics_show_the_urgency(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    loaded_entry: MockConfigEntry,
+) -> None:
+    subentry = loaded_entry.subentries[WATCH_ID]
+    hass.config_entries.async_update_subentry(
+        loaded_entry, subentry, data={**subentry.data, "urgency": "urgent"}
+    )
+    await hass.async_block_till_done()
+    diagnostics = await get_diagnostics_for_config_entry(
+        hass, hass_client, loaded_entry
+    )
+    watch = diagnostics["watches"][WATCH_ID]
+    assert watch["data"]["urgency"] == watch["urgency"] == "urgent"
+    assert watch["running"] is True
 
 
 async def test_system_health(

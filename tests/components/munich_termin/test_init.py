@@ -178,6 +178,14 @@ async def test_invalid_watch_is_skipped(
     assert hass.states.get("sensor.broken_earliest_slot") is None
 
 
+async def test_watch_with_an_unknown_urgency_is_skipped(
+    hass: HomeAssistant, server: SimulatorServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Not quietly run as normal: the stored value is wrong, and the log says so.
+    await setup_good_and_bad(hass, server, "Hurried", urgency="panic")
+    assert "Watch Hurried is not valid and is skipped" in caplog.text
+
+
 async def test_removing_a_watch_removes_its_device(
     hass: HomeAssistant,
     loaded_entry: MockConfigEntry,

@@ -8,13 +8,15 @@ from unittest.mock import patch
 
 from homeassistant.config_entries import SOURCE_USER, SubentryFlowResult
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.data_entry_flow import FlowResultType, InvalidData
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.munich_termin.const import SUBENTRY_WATCH
 from mta_client import MTAConnectionError, MTAValidationError
+from mta_client.watch import URGENCIES, Watch
+from mta_client.watcher import Watcher
 
 from .conftest import (
     EINBUERGERUNG,
@@ -71,6 +73,10 @@ async def test_add_watch(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> 
     offices = form_schema(result).schema["office_ids"].config["options"]
     assert {"value": str(RUPPERT), "label": "Bürgerbüro Ruppertstraße"} in offices
     assert all(o["value"] != str(EINBUERGERUNGSBEHOERDE) for o in offices)
+    urgency = form_schema(result).schema["urgency"].config
+    assert urgency["options"] == list(URGENCIES)
+    assert urgency["translation_key"] == "urgency"
+    assert _suggested(result)["urgency"] == "normal"
 
     result = await _next(hass, result, FILTERS)
     assert result["step_id"] == "booking"
@@ -89,10 +95,68 @@ async def test_add_watch(hass: HomeAssistant, loaded_entry: MockConfigEntry) -> 
         "min_lead": {"hours": 2},
         "contact": {"family_name": FAMILY_NAME, "email": EMAIL},
         "auto_book": True,
+        # Not chosen: the form's default.
+        "urgency": "normal",
     }
     await hass.async_block_till_done()
     # The update listener reloaded the entry: the new watch runs.
     assert len(loaded_entry.runtime_data.watches) == 2
+
+
+def _suggested(result: SubentryFlowResult) -> dict[str, Any]:
+    """The values a form starts with, by field."""
+    return {
+        str(key): (key.description or {}).get("suggested_value")
+        for key in form_schema(result).schema
+    }
+
+
+def _engine_watch(entry: MockConfigEntry, subentry_id: str) -> Watch:
+    """The watch the coordinator's engine runs for a subentry."""
+    watcher: Watcher = entry.runtime_data.watcher
+    return next(w for w in watcher.watches if w.id == subentry_id)
+
+
+def _plan_urgency(entry: MockConfigEntry, subentry_id: str) -> str:
+    """The urgency the engine's plan gives the group of a subentry's watch."""
+    watcher: Watcher = entry.runtime_data.watcher
+    plan = watcher.explain()
+    return next(g.urgency for g in plan.groups if subentry_id in g.watches)
+
+
+async def test_add_urgent_watch(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    result = await _start(hass, loaded_entry)
+    result = await _next(hass, result, {"services": [str(ABMELDEN)]})
+    result = await _next(hass, result, {**FILTERS, "urgency": "urgent"})
+    assert result["step_id"] == "booking"
+    result = await _next(hass, result, {"auto_book": False})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"]["urgency"] == "urgent"
+    await hass.async_block_till_done()
+    added = next(
+        sid
+        for sid, subentry in loaded_entry.subentries.items()
+        if subentry.data.get("urgency") == "urgent"
+    )
+    # The coordinator's engine runs the new watch at its urgency, the old
+    # watch (stored without one) at normal.
+    assert loaded_entry.runtime_data.watches[added].urgency == "urgent"
+    assert _engine_watch(loaded_entry, added).urgency == "urgent"
+    assert _plan_urgency(loaded_entry, added) == "urgent"
+    old = next(sid for sid in loaded_entry.subentries if sid != added)
+    assert _engine_watch(loaded_entry, old).urgency == "normal"
+    assert _plan_urgency(loaded_entry, old) == "normal"
+
+
+async def test_urgency_must_be_one_of_the_choices(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    result = await _start(hass, loaded_entry)
+    result = await _next(hass, result, {"services": [str(ABMELDEN)]})
+    with pytest.raises(InvalidData):
+        await _next(hass, result, {**FILTERS, "urgency": "panic"})
 
 
 async def test_add_watch_without_counts_and_contact(
@@ -294,6 +358,31 @@ async def test_reconfigure_watch(
     assert subentry.data["contact"]["family_name"] == "Huber"
     # Reloaded: the engine runs the changed watch.
     assert loaded_entry.runtime_data.watches[subentry_id].office_ids == [ORLEANS]
+
+
+async def test_reconfigure_changes_the_urgency(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    subentry_id = watch_id(loaded_entry)
+    # A watch from before urgency was asked for: no key, and it runs as normal.
+    assert "urgency" not in loaded_entry.subentries[subentry_id].data
+    assert _engine_watch(loaded_entry, subentry_id).urgency == "normal"
+    for before, after in (("normal", "relaxed"), ("relaxed", "urgent")):
+        result = await loaded_entry.start_subentry_reconfigure_flow(hass, subentry_id)
+        result = await _next(hass, result, {"services": [str(WOHNSITZ)]})
+        result = await _next(hass, result, {"Wohnsitzanmeldung": 1})
+        assert result["step_id"] == "filters"
+        # The form starts with the stored urgency (normal when none is).
+        assert _suggested(result)["urgency"] == before
+        result = await _next(hass, result, {**FILTERS, "urgency": after})
+        result = await _next(hass, result, {"family_name": FAMILY_NAME, "email": EMAIL})
+        assert result["reason"] == "reconfigure_successful"
+        await hass.async_block_till_done()
+        assert loaded_entry.subentries[subentry_id].data["urgency"] == after
+        # Reloaded: the engine runs the watch at its new urgency.
+        assert loaded_entry.runtime_data.watches[subentry_id].urgency == after
+        assert _engine_watch(loaded_entry, subentry_id).urgency == after
+        assert _plan_urgency(loaded_entry, subentry_id) == after
 
 
 async def test_reconfigure_keeps_settings_without_a_relative_window(
