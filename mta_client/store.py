@@ -298,9 +298,12 @@ class JSONFileStore:
         return data
 
     async def save(self, state: dict[str, Any]) -> None:
-        """Write the file atomically (write a temporary file, then rename)."""
-        text = json.dumps({**self._aside, **state}, indent=2, sort_keys=True)
-        await asyncio.to_thread(self._write, text)
+        """Write the file atomically (write a temporary file, then rename).
+
+        ``state`` is the caller's to give away: it is encoded in the worker
+        thread too, so a big state does not hold up the event loop.
+        """
+        await asyncio.to_thread(self._write, {**self._aside, **state})
 
     def _read(self) -> dict[str, Any]:
         try:
@@ -323,7 +326,8 @@ class JSONFileStore:
             raise StoreError(msg)
         return data
 
-    def _write(self, text: str) -> None:
+    def _write(self, state: dict[str, Any]) -> None:
+        text = json.dumps(state, indent=2, sort_keys=True)
         # Replace the file a symbolic link points to, never the link itself.
         target = self.target
         try:
