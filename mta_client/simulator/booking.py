@@ -15,7 +15,8 @@ cleanup may first "dereference" the process (its auth key becomes
 ``deref!0``; ``zmsbackend`` ``Process/Repository/Process.php``), and then
 both answer 406 ``authKeyMismatch``: :attr:`Bookings.dereference` is the share
 of expired activations that take this path (0 by default), each deleted
-``deallocationDuration`` later.
+``deallocationDuration`` later. A day after its day, an appointment is
+forgotten (:meth:`Bookings.archive`).
 """
 
 from __future__ import annotations
@@ -424,6 +425,19 @@ class Bookings:
                 del self.processes[process.process_id]
 
         self.sim.schedule(due, delete)
+
+    def archive(self, before: float) -> int:
+        """Forget the appointments that started before ``before``; return how many.
+
+        The city keeps a process past its day (the states ``archived`` and
+        ``anonymized``); when is not in its documents. The simulator forgets
+        it (``GET appointment/`` then answers ``appointmentNotFound``), so
+        that a month of bookings does not pile up.
+        """
+        old = [p for p in self.processes.values() if p.timestamp < before]
+        for process in old:
+            del self.processes[process.process_id]
+        return len(old)
 
     def update(self, data: dict[str, Any]) -> Process:
         """Add the citizen's data (``POST /update-appointment/``)."""

@@ -237,6 +237,9 @@ class Simulator:
                 self.schedule(visible, self._release_callback(release))
             current += dt.timedelta(days=1)
         self._planned_until = day
+        # Appointments of the day before yesterday and earlier are archived.
+        yesterday = dt.datetime.combine(day - dt.timedelta(days=1), dt.time(), self.tz)
+        self.bookings.archive(yesterday.timestamp())
 
     def cron_time(self, at: float, office_id: int, *, key: object = None) -> float:
         """When a change the city's cron makes for ``at`` becomes visible.

@@ -12,7 +12,14 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
-from mta_client import ContactDetails, MTAClient, ServiceRequest
+import pytest
+
+from mta_client import (
+    ContactDetails,
+    MTAAppointmentNotFoundError,
+    MTAClient,
+    ServiceRequest,
+)
 from mta_client.booking import ACTIVATION_LAPSED, StatusChecks
 from mta_client.store import MemoryStore, parse_state
 from mta_client.watch import BookingEvent, BookingState, Watch, WatchEvent
@@ -117,3 +124,21 @@ async def test_a_link_used_in_a_browser_is_learnt_from_the_city(
         assert confirmed.process_id == booked.process_id
         assert watcher.booking_state("pass") is BookingState.CONFIRMED
         assert sim.stats.requests_by_route["appointment/"] == 1
+
+
+async def test_an_appointment_is_forgotten_the_day_after_its_day(
+    server: SimulatorServer, sim: Simulator, sim_clock: SimClock
+) -> None:
+    async with booked_watcher(server, sim_clock, MemoryStore()) as (watcher, _):
+        credentials = watcher.credentials("pass")
+        assert credentials is not None
+        await watcher.client.confirm_appointment(credentials=credentials)
+        process = sim.bookings.processes[credentials.process_id]
+        # Still there on the day after the appointment ...
+        sim_clock.advance(process.timestamp - sim_clock.time() + 86_400)
+        assert (await watcher.client.get_appointment(credentials=credentials)).status
+        # ... and archived (forgotten) on the day after that.
+        sim_clock.advance(86_400)
+        with pytest.raises(MTAAppointmentNotFoundError):
+            await watcher.client.get_appointment(credentials=credentials)
+        assert credentials.process_id not in sim.bookings.processes
