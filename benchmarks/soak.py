@@ -18,10 +18,13 @@ as ``mta watch`` does) against the project's simulator on virtual time (see
   of the process is cancelled at once, its store refuses further writes and
   its HTTP session is closed; after a pause a new client and a new
   :class:`Watcher` start on the same :class:`~mta_client.store.JSONFileStore`;
-* the people behind the auto-booking watches: each opens the activation
-  mail and confirms (60 %), cancels later (15 %) or lets the activation
-  lapse (25 %); hours later the watch is retired (its booking written to a
-  ledger) and a new one with a new e-mail takes its place.
+* the people behind the auto-booking watches: for each booking one opens
+  the activation mail and confirms through the engine (45 %), clicks the link
+  in a browser, which the engine does not see (15 %), cancels later (15 %)
+  or lets the activation lapse (25 %). A lapsed booking frees the watch,
+  which books again; hours after a booking settled (confirmed and kept,
+  cancelled, failed) the watch is retired (its booking written to a ledger)
+  and a new one with a new e-mail takes its place.
 
 Invariants (``--json`` prints one object; ``invariants`` says which hold)::
 
@@ -36,8 +39,16 @@ Invariants (``--json`` prints one object; ``invariants`` says which hold)::
 * ``double_bookings``: people (one e-mail per watch) with more than one
   pre-confirmed or confirmed appointment at the simulator at once;
 * ``lost_bookings``: appointments of ours the simulator holds that neither
-  the store nor the ledger knows, and bookings the store holds that the
-  simulator does not (unless cancelled by us, or their activation lapsed);
+  the store nor the ledger knows as ``booked`` or ``confirmed`` (one they
+  call ``lapsed`` is lost too), and bookings the store holds as ``booked``
+  or ``confirmed`` that the simulator does not (unless cancelled by us, or
+  ``booked`` whose activation ran out less than :data:`STALE_AFTER` ago:
+  the engine has yet to ask);
+* ``stale_bookings``: bookings still ``booked`` :data:`STALE_AFTER` after
+  their activation deadline (the engine never learnt that the link was used
+  in a browser, or that the activation lapsed: the watch would never book
+  again); ``details.activations`` says how long after the deadline the
+  engine learnt it;
 * ``orphan_reservations``: reservations the simulator made for us that the
   store never knew and nobody cancelled (``actual``) against what the engine
   reported
@@ -49,17 +60,35 @@ Invariants (``--json`` prints one object; ``invariants`` says which hold)::
   city's count);
 * ``freshness``: after each fault window ends with no other active, the
   time until each watch's next successful look, against two of its poll
-  cycles: the longest pause between its last successful looks (up to 16)
-  before the fault and inside the window, its first pause after it, or
-  the back-off the engine announced for failures meanwhile, whichever is
-  longest (its cadence varies with the release windows and the budget),
-  and at least a minute (the engine plans its looks per minute of the
+  cycles. A cycle is the longest of: the pauses between its last
+  successful looks (up to 16) before the fault and inside the window; its
+  first pause after it; the back-off the engine announced for failures of
+  that watch's looks meanwhile (``PollError.watch_ids``; the catalogue's and
+  the captcha's count for every watch); and, when no look of the watch
+  failed since the look before (a failed early renewal of the captcha token
+  delays no look), the pause before that next look itself, since the engine
+  then kept its own schedule, which changes at the release windows and at
+  night. At least a minute: the engine plans its looks per minute of the
   city's cron, with a planned minute of silence when the limiter's count
-  would run out);
-* ``memory_growth_mb``: RSS growth from the end of day 1 to the end
-  (after ``gc.collect()``; the simulator's own records are trimmed daily);
-* ``loop_stalls``: event-loop callbacks that ran longer than 100 ms of real
-  time (every handle's callback is timed); the slowest are listed.
+  would run out;
+* ``memory_growth_mb``: RSS growth from the end of day 1 to the end, each
+  measured after ``gc.collect()`` and glibc's ``malloc_trim(0)``: without
+  the trim, memory freed between live blocks of the C heap stays resident
+  (the allocator's fragmentation, which grows with every large answer
+  parsed and never means more live data). ``details.memory.daily`` lists,
+  per day, the RSS, the C heap's bytes in use (``mallinfo2``) and Python's
+  allocated blocks, which show that the live data stays flat. The
+  simulator archives appointments the day after their day; the soak
+  forgets the simulator's own records (slot appearances, competitors'
+  takes, mails older than a day), which it does not read;
+* ``loop_stalls``: event-loop callbacks that ran longer than 100 ms of CPU
+  time (every handle's callback is timed; the wall time, which a busy
+  machine stretches, is listed too). The cyclic garbage collector's full
+  passes in the loop's thread are timed as well (``details.loop.collector``,
+  with the longest of the soak's own daily ``gc.collect()``: what a full
+  pass costs in this process), and each of the slowest callbacks says how
+  much of its time was the collector's and where its code was (a sampling
+  thread).
 
 The Home Assistant part (``--part ha``) is not run in this process: Home
 Assistant's test harness is pytest-based. ``tests/components/munich_termin/
@@ -73,6 +102,7 @@ import argparse
 import asyncio
 from collections import Counter, deque
 import contextlib
+import ctypes
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 import gc
@@ -83,8 +113,10 @@ import math
 import os
 from pathlib import Path
 import random
+import statistics
 import sys
 import tempfile
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -96,6 +128,7 @@ from mta_client.booking import INTERRUPTED, BookingConflictError
 from mta_client.exceptions import MTAError, MTAValidationError
 from mta_client.simulator import CaptchaConfig, Simulator, SimulatorServer, run_virtual
 from mta_client.simulator.booking import Bookings, Process
+from mta_client.simulator.errors import CityError
 from mta_client.simulator.ratelimit import RateLimiter
 from mta_client.store import JSONFileStore, StoreError, parse_state
 from mta_client.watch import BookingEvent, BookingState, SlotEvent, SlotEventKind, Watch
@@ -103,6 +136,7 @@ from mta_client.watcher import PollResult, Watcher
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
+    from types import FrameType
 
 BERLIN = ZoneInfo("Europe/Berlin")
 # Monday 23 November 2026, 00:00 in Munich.
@@ -114,6 +148,9 @@ STALL_S = 0.1
 MINUTE = 60.0
 """The shortest poll cycle: the engine plans its looks per minute of the city's cron."""
 LIMITER_GRACE = 120.0
+HANG_S = 120.0
+STALE_AFTER = 6 * 3600.0
+"""Longer than any fault window (maintenance: 2 h) plus the back-off after it."""
 RESTART_GRACE = 120.0
 FAULT_MEAN_GAP = 3600.0
 KILL_MEAN_GAP = 4 * 3600.0
@@ -208,6 +245,70 @@ def rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+def _glibc() -> ctypes.CDLL | None:
+    """The C library when it is glibc (``malloc_trim``, ``mallinfo2``)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _MallInfo2
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+@dataclass(frozen=True)
+class MemorySample:
+    """The process's memory at one moment, after ``gc.collect()`` and a trim."""
+
+    day: float
+    rss_mb: float
+    malloc_in_use_mb: float | None
+    """What the C heap holds for live objects (glibc's ``mallinfo2``)."""
+    python_blocks: int
+    """Memory blocks Python's allocator holds (``sys.getallocatedblocks()``)."""
+
+
+def memory_sample(day: float) -> MemorySample:
+    """Collect garbage, give the C heap's free pages back, and measure.
+
+    Freed memory stays in the process when free chunks lie between used
+    ones (glibc trims only the top of its heap); ``malloc_trim(0)`` returns
+    those pages, so the RSS tells live data, not the allocator's history.
+    """
+    gc.collect()
+    libc = _glibc()
+    in_use = None
+    if libc is not None:
+        libc.malloc_trim(0)
+        info = libc.mallinfo2()
+        in_use = (info.uordblks + info.hblkhd) / 1e6
+    return MemorySample(
+        day=day,
+        rss_mb=rss_mb(),
+        malloc_in_use_mb=in_use,
+        python_blocks=sys.getallocatedblocks(),
+    )
+
+
 # --- instrumentation ------------------------------------------------------------
 
 
@@ -219,6 +320,12 @@ class StallMonitor:
     the CPU time only what the callback itself did. Callbacks of the
     simulator's own request handlers (``RequestHandler``) are the city's
     side and counted apart.
+
+    A sampling thread looks at the loop's thread every 10 ms while a callback
+    has run for more than half the limit, so that each stall names the code
+    it was in (``where``: the two stacks seen most often, each the innermost
+    frames of this project and the library call below them). The slowest by
+    CPU time are listed.
     """
 
     def __init__(self) -> None:
@@ -226,10 +333,26 @@ class StallMonitor:
         self.wall = 0
         self.cpu = 0
         self.simulator = 0
-        self.worst: list[tuple[float, float, str]] = []
+        self.worst: list[tuple[float, float, float, str, str]] = []
+        """(wall, CPU, of it the collector's, what, where) of the slowest."""
+        self.gc_pauses = 0
+        self.gc_worst = 0.0
+        self.gc_over = 0
+        """The cyclic garbage collector's own full passes in the loop's
+        thread: how many, the longest (CPU seconds), how many over the limit."""
+        self.gc_measuring_worst = 0.0
+        """The longest of the soak's daily ``gc.collect()`` (excused): what a
+        full pass costs in this process."""
+        self._gc_cpu = 0.0
+        self._gc_began: float | None = None
+        self._loop_thread = 0
         self.excused = False
         """Set by the soak's own measuring (``gc.collect()``): not a stall."""
         self._original: Any = None
+        self._running: tuple[float, asyncio.Handle] | None = None
+        self._seen: Counter[str] = Counter()
+        self._stop = threading.Event()
+        self._sampler: threading.Thread | None = None
 
     def install(self) -> None:
         handle = asyncio.events.Handle
@@ -239,16 +362,62 @@ class StallMonitor:
 
         def timed(this: asyncio.Handle) -> None:
             began, cpu = time.perf_counter(), time.thread_time()
-            original(this)
+            monitor._gc_cpu = 0.0
+            monitor._running = (began, this)
+            try:
+                original(this)
+            finally:
+                monitor._running = None
             took = time.perf_counter() - began
             monitor.callbacks += 1
             if took > STALL_S:
-                monitor.stall(this, took, time.thread_time() - cpu)
+                monitor.stall(this, took, time.thread_time() - cpu, monitor._gc_cpu)
+            if monitor._seen:
+                monitor._seen.clear()
             monitor.excused = False
 
         handle._run = timed  # type: ignore[method-assign,assignment] # noqa: SLF001
+        loop_thread = threading.get_ident()
+        self._loop_thread = loop_thread
+        gc.callbacks.append(self._collector)
+        self._stop.clear()
+        self._sampler = threading.Thread(
+            target=self._sample, args=(loop_thread,), name="stall-sampler", daemon=True
+        )
+        self._sampler.start()
 
-    def stall(self, handle: asyncio.Handle, took: float, cpu: float) -> None:
+    def _collector(self, phase: str, info: dict[str, int]) -> None:
+        """Time the collector's passes that ran in the loop's thread."""
+        if threading.get_ident() != self._loop_thread:
+            return
+        if phase == "start":
+            self._gc_began = time.thread_time()
+            return
+        if self._gc_began is None:
+            return
+        took, self._gc_began = time.thread_time() - self._gc_began, None
+        self._gc_cpu += took
+        if info.get("generation") != 2:
+            return
+        if self.excused:
+            self.gc_measuring_worst = max(self.gc_measuring_worst, took)
+            return
+        self.gc_pauses += 1
+        self.gc_worst = max(self.gc_worst, took)
+        self.gc_over += took > STALL_S
+
+    def _sample(self, loop_thread: int) -> None:
+        while not self._stop.wait(0.01):
+            running = self._running
+            if running is None or time.perf_counter() - running[0] < STALL_S / 2:
+                continue
+            frame = sys._current_frames().get(loop_thread)  # noqa: SLF001
+            if frame is not None and self._running is running:
+                self._seen[_where(frame)] += 1
+
+    def stall(
+        self, handle: asyncio.Handle, took: float, cpu: float, collector: float
+    ) -> None:
         if self.excused:
             return
         what = _describe(handle)
@@ -257,14 +426,37 @@ class StallMonitor:
             return
         self.wall += 1
         self.cpu += cpu > STALL_S
-        self.worst.append((took, cpu, what))
-        self.worst.sort(reverse=True)
+        where = " | ".join(w for w, _ in self._seen.most_common(2)) or "?"
+        self.worst.append((took, cpu, collector, what, where))
+        # The CPU time first: on a busy machine the wall time is the OS's.
+        self.worst.sort(key=lambda item: (item[1], item[0]), reverse=True)
         del self.worst[5:]
 
     def uninstall(self) -> None:
+        with contextlib.suppress(ValueError):
+            gc.callbacks.remove(self._collector)
+        self._stop.set()
+        if self._sampler is not None:
+            self._sampler.join()
+            self._sampler = None
         if self._original is not None:
             asyncio.events.Handle._run = self._original  # type: ignore[method-assign] # noqa: SLF001
             self._original = None
+
+
+def _where(frame: FrameType | None) -> str:
+    """The innermost frames of the project, and the outside call below them."""
+    ours: list[str] = []
+    outside = ""
+    while frame is not None and len(ours) < 4:
+        code = frame.f_code
+        name = f"{Path(code.co_filename).name}:{frame.f_lineno} {code.co_name}"
+        if "/mta_client/" in code.co_filename or "/benchmarks/" in code.co_filename:
+            ours.append(name)
+        elif not ours:
+            outside = name
+        frame = frame.f_back
+    return " < ".join([*([outside] if outside else []), *ours])
 
 
 def _describe(handle: asyncio.Handle) -> str:
@@ -381,6 +573,8 @@ class Person:
     watch: Watch
     plan: str | None = None
     act_at: float = 0.0
+    process_id: int | None = None
+    """The booking the plan is for."""
     settled_at: float | None = None
     retire_at: float | None = None
 
@@ -397,6 +591,72 @@ class Fresh:
     window (its cadence varies with the release windows and the budget), or
     the back-off announced for failures meanwhile."""
     first: float | None = None
+    planned: float = 0.0
+    """The pause before ``first`` when no look of the watch failed in it: the
+    engine's own cadence (it changes at the windows and at night)."""
+
+
+@dataclass
+class Activations:
+    """What the engine learnt of the activation links, and when."""
+
+    learnt: list[float] = field(default_factory=list)
+    """Seconds after the deadline at which the engine learnt a booking's fate
+    from the city (lapsed, or confirmed in a browser)."""
+    stale: set[int] = field(default_factory=set)
+    """Bookings still ``booked`` :data:`STALE_AFTER` after their deadline."""
+    in_browser: int = 0
+    booked_again: int = 0
+    deadlines: dict[int, float] = field(default_factory=dict)
+    """The activation deadline of each booking waiting for its activation."""
+    clicked: set[int] = field(default_factory=set)
+    """Bookings whose link the person used in a browser."""
+    lapsed_watches: set[str] = field(default_factory=set)
+
+    def event(self, event: BookingEvent, now: float) -> None:
+        """Follow the engine's booking events."""
+        pid = event.process_id or 0
+        if event.state is BookingState.BOOKED:
+            if event.watch_id in self.lapsed_watches:
+                self.lapsed_watches.discard(event.watch_id)
+                self.booked_again += 1
+            if event.activation_deadline is not None:
+                # The first deadline is the city's (a resumed booking's is later).
+                self.deadlines.setdefault(pid, event.activation_deadline.timestamp())
+            return
+        if event.state is BookingState.LAPSED:
+            self.lapsed_watches.add(event.watch_id)
+        learnt = event.state is BookingState.LAPSED or (
+            event.state is BookingState.CONFIRMED and pid in self.clicked
+        )
+        if pid in self.deadlines:
+            deadline = self.deadlines.pop(pid)
+            if learnt:
+                self.learnt.append(now - deadline)
+        self.clicked.discard(pid)
+
+
+@dataclass
+class FreshStats:
+    """The freshness measures, kept as figures (a month has thousands)."""
+
+    measured: int = 0
+    worst_lag: float = 0.0
+    worst_ratio: tuple[float, float, float, str] = (0.0, 0.0, 0.0, "")
+    late_kinds: Counter[str] = field(default_factory=Counter)
+    late_cases: list[tuple[float, float, str]] = field(default_factory=list)
+    failed_at: dict[str, float] = field(default_factory=dict)
+    """Per watch, when a look of it last failed."""
+
+    def add(self, lag: float, cycle: float, kind: str) -> None:
+        self.measured += 1
+        self.worst_lag = max(self.worst_lag, lag)
+        ratio = lag / cycle if cycle > 0 else math.inf
+        self.worst_ratio = max(self.worst_ratio, (ratio, lag, cycle, kind))
+        if lag > 2 * cycle:
+            self.late_kinds[kind] += 1
+            if len(self.late_cases) < 10:
+                self.late_cases.append((lag, cycle, kind))
 
 
 @dataclass
@@ -461,16 +721,16 @@ class Soak:
         self.reported_slots: set[tuple[int, int]] = set()
         self.double_booked: set[str] = set()
         self.lost: list[str] = []
-        self.lapsed = 0
+        self.activations = Activations()
         self.snipe = 0.0
         self.sniped = 0
         self.looks: dict[str, deque[float]] = {}
         self.backoff: dict[str, float] = {}
         self.pending: dict[str, list[Fresh]] = {}
-        self.freshness: list[tuple[float, float, str]] = []
+        self.freshness = FreshStats()
         self.unmeasured_ends = 0
-        self.rss_day1: float | None = None
-        self.rss_end = 0.0
+        self.memory_samples: list[MemorySample] = []
+        """Daily, the first after day 1 (or half a shorter run)."""
         self.stalls = StallMonitor()
 
     # --- the process --------------------------------------------------------
@@ -604,6 +864,7 @@ class Soak:
             return
         if isinstance(event, BookingEvent):
             self.events[f"booking:{event.state.value}"] += 1
+            self.activations.event(event, self.clock.time())
             if event.reason == INTERRUPTED or event.released is False:
                 self.orphans_reported += 1
                 if event.office_id is not None and event.start is not None:
@@ -615,12 +876,18 @@ class Soak:
         proc = self.proc
         if proc is not None:
             proc.loaded = True
+        now = self.clock.time()
         for error in result.errors:
             self.poll_errors[type(error.error).__name__] += 1
-            for watch_id in result.statuses:
+            # The catalogue and the captcha are every watch's; a failed early
+            # renewal of the captcha token delays no look (the look fetches
+            # its own token).
+            for watch_id in error.watch_ids or tuple(result.statuses):
                 self.backoff[watch_id] = max(
                     self.backoff.get(watch_id, 0.0), error.retry_after
                 )
+                if error.what != "captcha":
+                    self.freshness.failed_at[watch_id] = now
         for watch_id, status in result.statuses.items():
             if status.last_checked is None:
                 continue
@@ -633,15 +900,23 @@ class Soak:
 
     def _fresh_look(self, watch_id: str, at: float) -> None:
         """A successful look of ``watch_id`` at ``at``: settle what waited for it."""
+        looks = self.looks[watch_id]
+        previous = looks[-2] if len(looks) > 1 else None
         keep = []
         for entry in self.pending.get(watch_id, []):
             if entry.first is None:
                 if at >= entry.end:
                     entry.first = at
+                    # No failure since the look before: the engine kept its
+                    # own schedule, and that pause was one of its cycles.
+                    clean = previous is not None and (
+                        self.freshness.failed_at.get(watch_id, -math.inf) < previous
+                    )
+                    entry.planned = at - previous if clean and previous else 0.0
                 keep.append(entry)
                 continue
-            cycle = max(MINUTE, entry.gap, at - entry.first)
-            self.freshness.append((entry.first - entry.end, cycle, entry.kind))
+            cycle = max(MINUTE, entry.gap, at - entry.first, entry.planned)
+            self.freshness.add(entry.first - entry.end, cycle, entry.kind)
         self.pending[watch_id] = keep
 
     def window_started(self, window: Window) -> None:
@@ -659,6 +934,7 @@ class Soak:
     def window_ended(self, window: Window) -> None:
         if window.undo is not None:
             window.undo()
+            window.undo = None
         self.active.remove(window)
         if self.active or self.proc is None:
             self.unmeasured_ends += 1
@@ -708,7 +984,9 @@ class Soak:
                     self.bookings.expire(process.process_id)
         else:
             table: dict[str, tuple[str, dict[str, Any]]] = {
-                "timeout": ("hang", {}),
+                # The client gives up after its request timeout; the server
+                # drops a hung request two minutes on.
+                "timeout": ("hang", {"delay": HANG_S}),
                 "slow": ("slow", {"delay": self.rng.uniform(2, 20)}),
                 "captcha_failure": ("captcha_upstream", {}),
                 "server_error": (
@@ -770,6 +1048,7 @@ class Soak:
             proc = self.proc
             if proc is None or not proc.loaded:
                 continue
+            self.check_lapsed(proc)
             for person in self.people:
                 if person.watch.auto_book:
                     await self.tend(proc, person, now)
@@ -780,39 +1059,55 @@ class Soak:
         watch_id = person.watch.id
         status = watcher.status(watch_id).booking
         state = status.state
-        if state is BookingState.BOOKED and person.plan is None:
+        if state is BookingState.BOOKED and status.process_id != person.process_id:
+            person.process_id = status.process_id
             person.plan = self.rng.choices(
-                ("confirm", "cancel", "lapse"), (60, 15, 25)
+                ("confirm", "browser", "cancel", "lapse"), (45, 15, 15, 25)
             )[0]
             person.act_at = now + self.rng.uniform(60, 25 * 60)
             if person.plan == "cancel":
                 person.act_at = now + self.rng.uniform(5 * 60, 2 * 3600)
-        if state is BookingState.CONFIRMED and person.plan == "confirm":
+        if state is BookingState.CONFIRMED and person.plan in {"confirm", "clicked"}:
             person.plan = "keep" if self.rng.random() < 0.8 else "cancel"
             person.act_at = now + self.rng.uniform(600, 6 * 3600)
-        deadline = status.activation_deadline
-        if (
+        if state is BookingState.LAPSED:
+            person.plan = "lapsed"  # the watch books again
+        deadline = self.activations.deadlines.get(status.process_id or 0)
+        if state is BookingState.BOOKED and deadline and now > deadline + STALE_AFTER:
+            self.activations.stale.add(status.process_id or 0)
+        if person.plan == "browser" and now >= person.act_at:
+            self.browser_confirm(proc, person)
+        elif (
             person.plan in {"confirm", "cancel"}
             and now >= person.act_at
             and state.holds_appointment
         ):
             await self.act(proc, person, state)
             return
-        lapsed = (
-            state is BookingState.BOOKED
-            and deadline is not None
-            and now > deadline.timestamp() + 120
-        )
-        settled = (
-            lapsed
-            or state in {BookingState.CANCELLED, BookingState.FAILED}
-            or (state is BookingState.CONFIRMED and person.plan == "keep")
+        settled = state in {BookingState.CANCELLED, BookingState.FAILED} or (
+            state is BookingState.CONFIRMED and person.plan == "keep"
         )
         if settled and person.settled_at is None:
             person.settled_at = now
             person.retire_at = now + self.rng.uniform(1800, 4 * 3600)
         if person.retire_at is not None and now >= person.retire_at:
-            self.retire(proc, person, lapsed=lapsed)
+            self.retire(proc, person)
+
+    def browser_confirm(self, proc: Proc, person: Person) -> None:
+        """The person clicks the activation link in a browser: straight to the city."""
+        person.plan = "clicked"  # kept or cancelled once the engine knows
+        credentials = proc.watcher.credentials(person.watch.id)
+        if credentials is None or credentials.process_id != person.process_id:
+            return
+        self.sim.sync()
+        try:
+            self.sim.bookings.confirm(
+                {"processId": credentials.process_id, "authKey": credentials.auth_key}
+            )
+        except CityError:
+            return  # it lapsed meanwhile (an early expiry)
+        self.activations.in_browser += 1
+        self.activations.clicked.add(credentials.process_id)
 
     async def act(self, proc: Proc, person: Person, state: BookingState) -> None:
         watcher = proc.watcher
@@ -849,19 +1144,16 @@ class Soak:
             return
         self.unhandled[f"person:{type(error).__name__}"] += 1
 
-    def retire(self, proc: Proc, person: Person, *, lapsed: bool) -> None:
+    def retire(self, proc: Proc, person: Person) -> None:
         watcher = proc.watcher
         watch_id = person.watch.id
         status = watcher.status(watch_id).booking
         self.ledger[watch_id] = {
             "state": status.state.value,
             "process_id": status.process_id,
-            "lapsed": lapsed,
         }
         if status.process_id is not None:
             self.known_ids.add(status.process_id)
-        if lapsed:
-            self.lapsed += 1
         watcher.remove(watch_id)
         index = self.people.index(person)
         new = Person(
@@ -882,6 +1174,19 @@ class Soak:
             if p.email and p.email.endswith("@" + OUR_DOMAIN)
         ]
 
+    def held(self, process_id: int) -> bool:
+        """Whether the city holds the appointment (pre-confirmed or confirmed)."""
+        process = self.bookings.processes.get(process_id)
+        return process is not None and process.status in {"preconfirmed", "confirmed"}
+
+    def check_lapsed(self, proc: Proc) -> None:
+        """A booking the engine calls lapsed must be gone at the city."""
+        for person in self.people:
+            status = proc.watcher.status(person.watch.id).booking
+            pid = status.process_id
+            if status.state is BookingState.LAPSED and pid and self.held(pid):
+                self.lost.append(f"lapsed:{person.watch.id}:{pid}")
+
     def check_double(self) -> None:
         holding: Counter[str] = Counter()
         for process in self.ours():
@@ -890,12 +1195,11 @@ class Soak:
         self.double_booked.update(email for email, n in holding.items() if n > 1)
 
     def trim(self, now: float) -> None:
-        """Forget the simulator's own records older than a day (not the engine's)."""
+        """Forget the simulator's own records (not the engine's): the soak reads
+        none of them, and its mails only for a day."""
         stats = self.sim.stats
-        if len(stats.slot_appearances) > 5000:
-            stats.slot_appearances.clear()
-        if len(stats.competitor_takes) > 5000:
-            stats.competitor_takes.clear()
+        stats.slot_appearances.clear()
+        stats.competitor_takes.clear()
         outbox = self.sim.outbox
         old = [m for m in outbox if m.sent_at < now - DAY]
         if old:
@@ -906,42 +1210,35 @@ class Soak:
     async def cross_check(self) -> dict[str, Any]:
         state = parse_state(await self.file_store.load())
         now = self.clock.time()
-        store_ids: dict[int, str] = {}
-        lost: list[str] = []
-        lapsed = 0
+        holding = {"booked", "confirmed"}
+        known: set[int] = set()
+        lost: list[str] = list(self.lost)
+        pending = 0
         for watch_id, entry in state.watches.items():
             record = entry.booking
             if record.process_id is None:
                 continue
-            store_ids[record.process_id] = watch_id
-            process = self.bookings.processes.get(record.process_id)
-            holding = process is not None and process.status in {
-                "preconfirmed",
-                "confirmed",
-            }
-            if (
-                record.state in {BookingState.BOOKED, BookingState.CONFIRMED}
-                and not holding
-            ):
-                deadline = record.activation_deadline
-                if record.state is BookingState.BOOKED and (
-                    deadline is not None and deadline.timestamp() <= now
-                ):
-                    lapsed += 1
-                else:
-                    lost.append(
-                        f"store:{watch_id}:{record.process_id}:{record.state.value}"
-                    )
-        ledger_ids = {
-            e["process_id"] for e in self.ledger.values() if e["process_id"] is not None
-        }
-        for process in self.ours():
-            if process.status not in {"preconfirmed", "confirmed"}:
+            if record.state.value in holding:
+                known.add(record.process_id)
+            if not record.state.holds_appointment or self.held(record.process_id):
                 continue
-            if (
-                process.process_id not in store_ids
-                and process.process_id not in ledger_ids
+            if record.start is not None and record.start.timestamp() < now - DAY:
+                continue  # its day is over: the city archived it
+            deadline = record.activation_deadline
+            if record.state is BookingState.BOOKED and (
+                deadline is None or now < deadline.timestamp() + STALE_AFTER
             ):
+                pending += 1  # dropped at the city; the engine asks soon
+            else:
+                lost.append(f"store:{watch_id}:{record.process_id}:{record.state}")
+        known.update(
+            e["process_id"]
+            for e in self.ledger.values()
+            if e["process_id"] is not None and e["state"] in holding
+        )
+        for process in self.ours():
+            held = process.status in {"preconfirmed", "confirmed"}
+            if held and process.process_id not in known:
                 lost.append(
                     f"city:{process.email}:{process.process_id}:{process.status}"
                 )
@@ -969,8 +1266,8 @@ class Soak:
                 }
             )
         return {
-            "lost": lost,
-            "lapsed_in_store": lapsed,
+            "lost": sorted(set(lost)),
+            "pending_checks": pending,
             "orphans_actual": len(orphans),
             "orphans": orphans[:20],
         }
@@ -1004,16 +1301,12 @@ class Soak:
         return self.report(checked)
 
     async def memory(self, until: float) -> None:
-        day1 = self.clock.time() + min(DAY, (until - self.clock.time()) / 2)
-        await asyncio.sleep(max(0.0, day1 - self.clock.time()))
-        self.rss_day1 = self._rss()
-        await asyncio.sleep(max(0.0, until - self.clock.time() - 1))
-        self.rss_end = self._rss()
-
-    def _rss(self) -> float:
-        self.stalls.excused = True
-        gc.collect()
-        return rss_mb()
+        started = self.clock.time()
+        first = started + min(DAY, (until - started) / 2)
+        for at in [*range(int(first), int(until - 1), int(DAY)), until - 1]:
+            await asyncio.sleep(max(0.0, at - self.clock.time()))
+            self.stalls.excused = True
+            self.memory_samples.append(memory_sample((at - started) / DAY))
 
     def report(self, checked: dict[str, Any]) -> dict[str, Any]:
         per_change = []
@@ -1033,27 +1326,16 @@ class Soak:
         after_restart = sum(
             1 for t in rest if any(r <= t <= r + RESTART_GRACE for r in self.restarts)
         )
-        worst_fresh = max(self.freshness, default=(0.0, 0.0, ""))
-        worst_ratio = (
-            max(
-                ((lag / cycle if cycle > 0 else math.inf), lag, cycle, w)
-                for lag, cycle, w in self.freshness
-            )
-            if self.freshness
-            else (0.0, 0.0, 0.0, "")
-        )
-        late_cases = [
-            (lag, cycle, k) for lag, cycle, k in self.freshness if lag > 2 * cycle
-        ]
-        late_kinds = Counter(k for _, _, k in late_cases)
+        fresh = self.freshness
+        worst_ratio = fresh.worst_ratio
+        late_kinds = fresh.late_kinds
         late = sum(late_kinds.values())
-        growth = (
-            round(self.rss_end - self.rss_day1, 1)
-            if self.rss_day1 is not None
-            else None
-        )
+        samples = self.memory_samples
+        first, last = (samples[0], samples[-1]) if samples else (None, None)
+        growth = round(last.rss_mb - first.rss_mb, 1) if first and last else None
         reported = self.orphans_reported
         unreported = max(0, checked["orphans_actual"] - reported)
+        learnt = sorted(self.activations.learnt)
 
         def inv(value: Any, limit: Any, *, ok: bool) -> dict[str, Any]:
             return {"value": value, "limit": limit, "ok": ok}
@@ -1065,6 +1347,9 @@ class Soak:
                 len(self.double_booked), 0, ok=not self.double_booked
             ),
             "lost_bookings": inv(len(checked["lost"]), 0, ok=not checked["lost"]),
+            "stale_bookings": inv(
+                len(self.activations.stale), 0, ok=not self.activations.stale
+            ),
             # A figure to report, not a limit: a reserve answered after the
             # client gave up on it (a timeout) is an orphan nobody can report.
             "orphan_reservations": inv(
@@ -1094,7 +1379,9 @@ class Soak:
                 "confirmed": self.events["booking:confirmed"],
                 "cancelled": self.events["booking:cancelled"],
                 "failed": self.events["booking:failed"],
-                "lapsed": self.lapsed + checked["lapsed_in_store"],
+                "confirmed_in_a_browser": self.activations.in_browser,
+                "lapsed": self.events["booking:lapsed"],
+                "booked_again_after_lapse": self.activations.booked_again,
                 "retired_watches": len(self.ledger),
                 "sniped_by_competitors": self.sniped,
                 "expired_reservations": self.sim.stats.expired_reservations,
@@ -1108,7 +1395,16 @@ class Soak:
                 "loop_messages": dict(self.loop_messages),
                 "poll_errors": dict(sorted(self.poll_errors.items())),
                 "double_booked": sorted(self.double_booked),
-                "lost": checked["lost"],
+                "lost": checked["lost"][:20],
+                "activations": {
+                    "learnt": len(learnt),
+                    "after_deadline_median_s": round(statistics.median(learnt), 1)
+                    if learnt
+                    else None,
+                    "after_deadline_max_s": round(max(learnt), 1) if learnt else None,
+                    "pending_checks_at_end": checked["pending_checks"],
+                    "stale": sorted(self.activations.stale)[:20],
+                },
                 "orphans": {
                     "actual": checked["orphans_actual"],
                     "reported": reported,
@@ -1122,9 +1418,9 @@ class Soak:
                     "total": len(limited),
                 },
                 "freshness": {
-                    "measured": len(self.freshness),
+                    "measured": fresh.measured,
                     "unmeasured_ends": self.unmeasured_ends,
-                    "worst_lag_s": round(worst_fresh[0], 1),
+                    "worst_lag_s": round(fresh.worst_lag, 1),
                     "worst_ratio": round(worst_ratio[0], 2),
                     "worst_ratio_lag_s": round(worst_ratio[1], 1),
                     "worst_ratio_cycle_s": round(worst_ratio[2], 1),
@@ -1132,27 +1428,60 @@ class Soak:
                     "late_by_kind": dict(late_kinds),
                     "late_cases": [
                         {"kind": k, "lag_s": round(lag, 1), "cycle_s": round(cycle, 1)}
-                        for lag, cycle, k in late_cases[:10]
+                        for lag, cycle, k in fresh.late_cases
                     ],
                 },
                 "memory": {
-                    "rss_day1_mb": None
-                    if self.rss_day1 is None
-                    else round(self.rss_day1, 1),
-                    "rss_end_mb": round(self.rss_end, 1),
+                    "measured": "after gc.collect() and malloc_trim(0)"
+                    if _glibc()
+                    else "after gc.collect()",
+                    "rss_day1_mb": round(first.rss_mb, 1) if first else None,
+                    "rss_end_mb": round(last.rss_mb, 1) if last else None,
+                    "malloc_in_use_growth_mb": round(
+                        last.malloc_in_use_mb - first.malloc_in_use_mb, 2
+                    )
+                    if first
+                    and last
+                    and first.malloc_in_use_mb is not None
+                    and last.malloc_in_use_mb is not None
+                    else None,
+                    "python_blocks_growth": last.python_blocks - first.python_blocks
+                    if first and last
+                    else None,
+                    "daily": [
+                        [
+                            round(m.day, 1),
+                            round(m.rss_mb, 1),
+                            None
+                            if m.malloc_in_use_mb is None
+                            else round(m.malloc_in_use_mb, 1),
+                            m.python_blocks,
+                        ]
+                        for m in samples
+                    ],
                 },
                 "loop": {
                     "callbacks": self.stalls.callbacks,
                     "stalls_cpu": self.stalls.cpu,
                     "stalls_wall": self.stalls.wall,
                     "simulator_stalls_wall": self.stalls.simulator,
+                    "collector": {
+                        "full_passes": self.stalls.gc_pauses,
+                        "longest_ms": round(self.stalls.gc_worst * 1000, 1),
+                        "over_100ms": self.stalls.gc_over,
+                        "daily_collect_longest_ms": round(
+                            self.stalls.gc_measuring_worst * 1000, 1
+                        ),
+                    },
                     "slowest": [
                         {
                             "wall_ms": round(t * 1000, 1),
                             "cpu_ms": round(c * 1000, 1),
+                            "of_it_collector_ms": round(collector * 1000, 1),
                             "what": w,
+                            "where": where,
                         }
-                        for t, c, w in self.stalls.worst
+                        for t, c, collector, w, where in self.stalls.worst
                     ],
                 },
                 "requests": sum(self.sim.stats.requests_by_ip.values()),

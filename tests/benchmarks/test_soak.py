@@ -14,6 +14,7 @@ INVARIANTS = {
     "unhandled_exceptions",
     "double_bookings",
     "lost_bookings",
+    "stale_bookings",
     "orphan_reservations",
     "rate_limited_per_limiter_change_max",
     "fresh_within_two_cycles_late",
@@ -42,6 +43,7 @@ def check_invariants(day: dict[str, Any]) -> None:
     assert invariants["unhandled_exceptions"]["value"] == 0
     assert invariants["double_bookings"]["value"] == 0
     assert invariants["lost_bookings"]["value"] == 0
+    assert invariants["stale_bookings"]["value"] == 0
     assert invariants["rate_limited_per_limiter_change_max"]["value"] <= 1
     assert invariants["fresh_within_two_cycles_late"]["value"] == 0
     assert invariants["memory_growth_mb"]["value"] < 10
@@ -58,6 +60,13 @@ def check_rough(day: dict[str, Any], soak: ModuleType) -> None:
     bookings = day["bookings"]
     assert bookings["booked"] >= 3
     assert bookings["retired_watches"] >= 1
+    # Lapsed activations free their watch, which books again; the engine
+    # learns a lapse (and a link used in a browser) from the city.
+    assert bookings["lapsed"] >= 1
+    assert bookings["booked_again_after_lapse"] >= 1
+    activations = day["details"]["activations"]
+    assert activations["learnt"] >= 1
+    assert activations["stale"] == []
     assert day["details"]["freshness"]["measured"] > 0
     assert day["details"]["loop"]["callbacks"] > 1000
 
