@@ -1558,16 +1558,22 @@ class Watcher:
         """Ask the city about the bookings whose status check is due.
 
         See :class:`~mta_client.booking.StatusChecks`. Nothing is asked in
-        the planned minute of silence; a failed check is reported and tried
-        again after the policy's back-off, the booking kept as it was.
+        the planned minute of silence, nor while less than half of the
+        request budget is left (looks and bookings need it more; the check
+        waits a minute); a failed check is reported and tried again after
+        the policy's back-off, the booking kept as it was.
         """
         for watch_id in [w for w in self._status_retry if w not in self._watches]:
             del self._status_retry[watch_id]
+        budget = self.client.budget
         for watch_id in list(self._watches):
             due = self._status_check_due(watch_id)
             if due is None:
                 self._status_retry.pop(watch_id, None)
             if due is None or due > monotonic_of(self.clock):
+                continue
+            if budget.remaining() <= budget.limit // 2:
+                self._status_retry[watch_id] = monotonic_of(self.clock) + MINUTE
                 continue
             try:
                 event = await self.booker.check_status(watch_id)

@@ -157,6 +157,25 @@ async def test_a_failed_check_keeps_the_booking_and_tries_again_later() -> None:
 
 
 @virtual
+async def test_a_check_waits_while_the_request_budget_is_low() -> None:
+    async with environment() as env:
+        watcher = env.watcher()
+        watcher.add(watch(auto_book=True, contact=CONTACT))
+        booked = await book_one(env, watcher)
+        assert booked.activation_deadline is not None
+        due = booked.activation_deadline.timestamp() + CHECKS.margin
+        await run_for(watcher, due - env.clock.time() - 2)
+        # The window's requests are spent (a 429, say): the check waits.
+        env.client.budget.on_rate_limited()
+        results = await run_for(watcher, 30)
+        assert asked(env) == 0
+        assert not [e for r in results for e in r.errors if e.what == "booking:w"]
+        await run_for(watcher, 180)
+        assert asked(env) == 1
+        assert states(env)[:2] == [BookingState.BOOKED, BookingState.LAPSED]
+
+
+@virtual
 async def test_the_city_still_holding_it_is_asked_again_less_and_less() -> None:
     async with environment() as env:
         # The engine was told a deadline 25 minutes before the city's own (an
