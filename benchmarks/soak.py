@@ -70,7 +70,8 @@ Invariants (``--json`` prints one object; ``invariants`` says which hold)::
   then kept its own schedule, which changes at the release windows and at
   night. At least a minute: the engine plans its looks per minute of the
   city's cron, with a planned minute of silence when the limiter's count
-  would run out;
+  would run out. A back-off announced before the end that lasts beyond it
+  (a block's 15 minutes, from an earlier window) is waited out first;
 * ``memory_growth_mb``: RSS growth from the end of day 1 to the end, each
   measured after ``gc.collect()`` and glibc's ``malloc_trim(0)``: without
   the trim, memory freed between live blocks of the C heap stays resident
@@ -591,6 +592,9 @@ class Fresh:
     window (its cadence varies with the release windows and the budget), or
     the back-off announced for failures meanwhile."""
     first: float | None = None
+    waits_until: float = 0.0
+    """A back-off announced before the end (perhaps in an earlier window)
+    that lasts beyond it: the lag counts from its end."""
     planned: float = 0.0
     """The pause before ``first`` when no look of the watch failed in it: the
     engine's own cadence (it changes at the windows and at night)."""
@@ -647,6 +651,8 @@ class FreshStats:
     late_cases: list[tuple[float, float, str]] = field(default_factory=list)
     failed_at: dict[str, float] = field(default_factory=dict)
     """Per watch, when a look of it last failed."""
+    waits: dict[str, float] = field(default_factory=dict)
+    """Per watch, until when the engine said it waits after a failure."""
 
     def add(self, lag: float, cycle: float, kind: str) -> None:
         self.measured += 1
@@ -888,6 +894,10 @@ class Soak:
                 )
                 if error.what != "captcha":
                     self.freshness.failed_at[watch_id] = now
+                    waits = self.freshness.waits
+                    waits[watch_id] = max(
+                        waits.get(watch_id, 0.0), now + error.retry_after
+                    )
         for watch_id, status in result.statuses.items():
             if status.last_checked is None:
                 continue
@@ -916,7 +926,8 @@ class Soak:
                 keep.append(entry)
                 continue
             cycle = max(MINUTE, entry.gap, at - entry.first, entry.planned)
-            self.freshness.add(entry.first - entry.end, cycle, entry.kind)
+            since = max(entry.end, entry.waits_until)
+            self.freshness.add(entry.first - since, cycle, entry.kind)
         self.pending[watch_id] = keep
 
     def window_started(self, window: Window) -> None:
@@ -948,7 +959,12 @@ class Soak:
             for run in (before, inside):
                 gaps += [b - a for a, b in itertools.pairwise(run)]
             self.pending.setdefault(watch_id, []).append(
-                Fresh(kind=window.kind, end=self.clock.time(), gap=max(gaps))
+                Fresh(
+                    kind=window.kind,
+                    end=self.clock.time(),
+                    gap=max(gaps),
+                    waits_until=self.freshness.waits.get(watch_id, 0.0),
+                )
             )
             self.backoff[watch_id] = 0.0
 
@@ -1165,6 +1181,8 @@ class Soak:
         self.looks.pop(watch_id, None)
         self.pending.pop(watch_id, None)
         self.backoff.pop(watch_id, None)
+        self.freshness.failed_at.pop(watch_id, None)
+        self.freshness.waits.pop(watch_id, None)
         watcher.add(new.watch)
 
     def ours(self) -> list[Process]:
