@@ -72,6 +72,10 @@ def run_ha(*, days: float, seed: int) -> dict[str, Any]:
                 "-p",
                 "no:cacheprovider",
                 "--timeout=0",
+                # pytest's log capture keeps every record of the run: a
+                # month of them is memory growth that is not ours.
+                "-p",
+                "no:logging",
             ],
             cwd=ROOT,
             env=env,
