@@ -84,12 +84,17 @@ Invariants (``--json`` prints one object; ``invariants`` says which hold)::
   takes, mails older than a day), which it does not read;
 * ``loop_stalls``: event-loop callbacks that ran longer than 100 ms of CPU
   time (every handle's callback is timed; the wall time, which a busy
-  machine stretches, is listed too). The cyclic garbage collector's full
-  passes in the loop's thread are timed as well (``details.loop.collector``,
-  with the longest of the soak's own daily ``gc.collect()``: what a full
-  pass costs in this process), and each of the slowest callbacks says how
-  much of its time was the collector's and where its code was (a sampling
-  thread).
+  machine stretches, is listed too), and full passes of the cyclic garbage
+  collector over 100 ms - the collector's own and the soak's daily
+  ``gc.collect()``, which does the same work and so says what a full pass
+  costs whenever the collector chooses to run one (``details.loop.
+  collector``). Each of the slowest callbacks says how much of its time was
+  the collector's and where its code was (a sampling thread). The objects
+  of the soak's start-up (modules, the simulator's catalogue and first
+  slots: some 77,000) are frozen with ``gc.freeze()``, as a long-running
+  program does after loading; unfrozen, a full pass over them takes
+  60-115 ms of CPU in this process, and about 45 ms over the modules of
+  ``mta watch`` alone.
 
 The Home Assistant part (``--part ha``) is not run in this process: Home
 Assistant's test harness is pytest-based. ``tests/components/munich_termin/
@@ -342,8 +347,10 @@ class StallMonitor:
         """The cyclic garbage collector's own full passes in the loop's
         thread: how many, the longest (CPU seconds), how many over the limit."""
         self.gc_measuring_worst = 0.0
-        """The longest of the soak's daily ``gc.collect()`` (excused): what a
-        full pass costs in this process."""
+        self.gc_measuring_over = 0
+        """The longest of the soak's daily ``gc.collect()`` (excused: the
+        soak's own) and how many took over the limit: what a full pass costs
+        in this process, which the collector could do at any time."""
         self._gc_cpu = 0.0
         self._gc_began: float | None = None
         self._loop_thread = 0
@@ -402,6 +409,7 @@ class StallMonitor:
             return
         if self.excused:
             self.gc_measuring_worst = max(self.gc_measuring_worst, took)
+            self.gc_measuring_over += took > STALL_S
             return
         self.gc_pauses += 1
         self.gc_worst = max(self.gc_worst, took)
@@ -1304,6 +1312,12 @@ class Soak:
         until = self.clock.time() + self.days * DAY
         async with SimulatorServer(self.sim) as server:
             self.base_url = server.base_url
+            # What exists now lives as long as the process: modules, the
+            # simulator's catalogue and first slots. A long-running program
+            # freezes it after loading, so that the collector's full passes
+            # cover only what the run makes (see loop_stalls).
+            gc.collect()
+            gc.freeze()
             self.stalls.install()
             try:
                 memory = asyncio.ensure_future(self.memory(until))
@@ -1315,6 +1329,7 @@ class Soak:
                 await memory
             finally:
                 self.stalls.uninstall()
+                gc.unfreeze()
             checked = await self.cross_check()
         return self.report(checked)
 
@@ -1354,6 +1369,9 @@ class Soak:
         reported = self.orphans_reported
         unreported = max(0, checked["orphans_actual"] - reported)
         learnt = sorted(self.activations.learnt)
+        # A full pass of the collector as long as the limit would stall the
+        # loop whenever the collector chose to run one.
+        stalls = self.stalls.cpu + self.stalls.gc_measuring_over
 
         def inv(value: Any, limit: Any, *, ok: bool) -> dict[str, Any]:
             return {"value": value, "limit": limit, "ok": ok}
@@ -1380,7 +1398,7 @@ class Soak:
             ),
             "fresh_within_two_cycles_late": inv(late, 0, ok=late == 0),
             "memory_growth_mb": inv(growth, 10, ok=growth is not None and growth < 10),
-            "loop_stalls_over_100ms": inv(self.stalls.cpu, 0, ok=self.stalls.cpu == 0),
+            "loop_stalls_over_100ms": inv(stalls, 0, ok=stalls == 0),
         }
         reservations = len(self.bookings.reserved_ids)
         return {
@@ -1490,6 +1508,7 @@ class Soak:
                         "daily_collect_longest_ms": round(
                             self.stalls.gc_measuring_worst * 1000, 1
                         ),
+                        "daily_collect_over_100ms": self.stalls.gc_measuring_over,
                     },
                     "slowest": [
                         {
