@@ -499,7 +499,20 @@ class Booker:
         return watch.auto_book and self.state_of(watch.id).books_automatically
 
     def _lock(self, watch_id: str) -> asyncio.Lock:
-        return self._locks.setdefault(watch_id, asyncio.Lock())
+        lock = self._locks.get(watch_id)
+        if lock is None:
+            self._forget_removed()
+            lock = self._locks[watch_id] = asyncio.Lock()
+        return lock
+
+    def _forget_removed(self) -> None:
+        """Drop what is kept for watches whose state is gone (removed ones)."""
+        known = self.state.watches
+        for watch_id in [w for w, lock in self._locks.items() if w not in known]:
+            if not self._locks[watch_id].locked():
+                del self._locks[watch_id]
+        self._asked &= known.keys()
+        self._ask_now &= known.keys()
 
     # --- booking -------------------------------------------------------------
 

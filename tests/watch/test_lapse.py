@@ -363,3 +363,18 @@ def test_a_lapsed_booking_is_stored_and_read_back() -> None:
     assert BookingState.LAPSED.books_automatically
     assert not BookingState.LAPSED.holds_appointment
     assert not BookingState.LAPSED.busy
+
+
+@virtual
+async def test_a_removed_watch_leaves_nothing_behind_in_the_booker() -> None:
+    async with environment() as env:
+        watcher = env.watcher()
+        watcher.add(watch(auto_book=True, contact=CONTACT))
+        await book_one(env, watcher)
+        watcher.remove("w")
+        watcher.add(watch(id="v", auto_book=True, contact=CONTACT))
+        env.sim.release_slot(10489, env.at(TUESDAY, 11), minutes=15)
+        await run_for(watcher, 60)
+        assert watcher.booking_state("v") is BookingState.BOOKED
+        kept = watcher.booker._locks
+        assert set(kept) == {"v"}
