@@ -74,13 +74,15 @@ def check_rough(day: dict[str, Any], soak: ModuleType) -> None:
 def test_main_prints_one_json_object(
     soak: ModuleType, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The command line, with the HA part left to the test suite."""
+    """The command line's Home Assistant part: the coordinator's soak test."""
     assert (
         soak.main(["--days", "0.05", "--watches", "3", "--part", "ha", "--json"]) == 0
     )
     out = capsys.readouterr().out
     assert out.count("\n") == 1
     result = json.loads(out)
-    assert result["ha"]["run_by"] == "the test suite"
+    assert result["ha"]["test"] == "tests/components/munich_termin/test_soak.py"
+    assert result["ha"]["days"] == 0.05
+    assert result["ha"]["invariants"]["double_bookings"]["ok"] is True
     assert "engine" not in result
     assert result["ok"] is True

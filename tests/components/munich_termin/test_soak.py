@@ -439,8 +439,8 @@ async def test_a_day_of_faults_through_the_coordinator(  # noqa: PLR0915 - one d
     assert not lost, lost
     # 429s: at most one per limiter change.
     assert len(limited) <= day.limiter_changes, limited
-    # Fresh within two poll cycles after each fault ends.
-    assert day.freshness
+    # Fresh within two poll cycles after each fault ends (some did end).
+    assert day.freshness or DAYS < 1
     assert not late, late
     # No event-loop stalls over 100 ms of CPU time.
     assert stalls.cpu == 0, stalls.worst
