@@ -960,13 +960,7 @@ class Watcher:
             windows = relevant_windows(
                 state.group.watches, day, policy.release_windows, state.best
             )
-            segments = day_profile(
-                day,
-                windows,
-                day_weight=policy.day_weight,
-                night_weight=policy.night_weight,
-                day_hours=policy.day_hours,
-            )
+            segments = self._segments(day, windows)
             if len(state.profiles) > 14:  # noqa: PLR2004 - two weeks are plenty
                 state.profiles.clear()
                 state.budgets.clear()
@@ -1041,6 +1035,17 @@ class Watcher:
         planned = budget * weight / total if total > 0 else 0.0
         return min(remaining * weight / rest, (2 if inside else 1) * planned)
 
+    def _segments(self, day: date, windows: Iterable[ReleaseWindow]) -> list[Segment]:
+        """The policy's day profile of ``day`` with these windows counting."""
+        policy = self.policy
+        return day_profile(
+            day,
+            windows,
+            day_weight=policy.day_weight,
+            night_weight=policy.night_weight,
+            day_hours=policy.day_hours,
+        )
+
     def _full_weight(self, day: date) -> float:
         """Weight times minutes of ``day`` with every one of its windows."""
         total = self._full_weights.get(day)
@@ -1051,15 +1056,7 @@ class Watcher:
                 for w in policy.release_windows
                 if day.weekday() in w.weekdays and office_holiday(day) is None
             ]
-            total = weighed_minutes(
-                day_profile(
-                    day,
-                    windows,
-                    day_weight=policy.day_weight,
-                    night_weight=policy.night_weight,
-                    day_hours=policy.day_hours,
-                )
-            )
+            total = weighed_minutes(self._segments(day, windows))
             if len(self._full_weights) > 14:  # noqa: PLR2004 - two weeks
                 self._full_weights.clear()
             self._full_weights[day] = total
