@@ -321,6 +321,17 @@ def memory_sample(day: float) -> MemorySample:
 # --- instrumentation ------------------------------------------------------------
 
 
+def trim_simulator(sim: Simulator, now: float) -> None:
+    """Forget the simulator's own records (not the engine's): a soak reads
+    none of them, and its mails only for a day."""
+    stats = sim.stats
+    stats.slot_appearances.clear()
+    stats.competitor_takes.clear()
+    outbox = sim.outbox
+    if any(m.sent_at < now - DAY for m in outbox):
+        outbox[:] = [m for m in outbox if m.sent_at >= now - DAY]
+
+
 class StallMonitor:
     """Times every event-loop callback, while installed.
 
@@ -1224,15 +1235,8 @@ class Soak:
         self.double_booked.update(email for email, n in holding.items() if n > 1)
 
     def trim(self, now: float) -> None:
-        """Forget the simulator's own records (not the engine's): the soak reads
-        none of them, and its mails only for a day."""
-        stats = self.sim.stats
-        stats.slot_appearances.clear()
-        stats.competitor_takes.clear()
-        outbox = self.sim.outbox
-        old = [m for m in outbox if m.sent_at < now - DAY]
-        if old:
-            outbox[:] = [m for m in outbox if m.sent_at >= now - DAY]
+        """Forget the simulator's own records (see :func:`trim_simulator`)."""
+        trim_simulator(self.sim, now)
 
     # --- after the run ----------------------------------------------------------
 

@@ -335,7 +335,7 @@ async def test_a_day_of_faults_through_the_coordinator(  # noqa: PLR0915 - one d
                     if DAYS > 1 and clock.now - start >= (len(memory) + 1) * DAY:
                         stalls.excused = True  # the soak's own gc.collect()
                         memory.append(soak.memory_sample((clock.now - start) / DAY))
-                        _trim(sim, clock.now)
+                        soak.trim_simulator(sim, clock.now)
                     if entry.state is not ConfigEntryState.LOADED:
                         # Set up again after a failed reload (during a fault),
                         # as Home Assistant retries it after a while.
@@ -455,12 +455,3 @@ def _report(figures: dict[str, Any]) -> None:
     target = os.environ.get("MTA_SOAK_REPORT")
     if target:
         Path(target).write_text(json.dumps(figures), encoding="utf-8")
-
-
-def _trim(sim: Simulator, now: float) -> None:
-    """Forget the simulator's own records, as the engine's soak does daily
-    (the city's side: the test reads none of them, its mails only for a day)."""
-    sim.stats.slot_appearances.clear()
-    sim.stats.competitor_takes.clear()
-    outbox = sim.outbox
-    outbox[:] = [m for m in outbox if m.sent_at >= now - DAY]
