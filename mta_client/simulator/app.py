@@ -182,9 +182,16 @@ async def _apply_fault(  # noqa: PLR0911 - one branch per fault kind
             status=200,
             headers={"Content-Type": "application/json; charset=utf-8"},
         )
-    if kind in {"slow", "hang"}:
-        default = 5.0 if kind == "slow" else 3600.0
-        await _wait(sim, rule.delay if rule.delay is not None else default)
+    if kind == "slow":
+        # The backend behind the gateway is slow: it finishes its work even
+        # when the client gave up meanwhile (a booking POST whose answer a
+        # timeout lost may still have been carried out).
+        delay = rule.delay if rule.delay is not None else 5.0
+        await request.read()  # the gateway has the whole request
+        return await asyncio.shield(_slow(sim, delay, request, handler))
+    if kind == "hang":
+        # The gateway holds the request and never forwards it.
+        await _wait(sim, rule.delay if rule.delay is not None else 3600.0)
         return await handler(request)
     if kind == "reset":
         _reset(request)
@@ -207,6 +214,13 @@ async def _apply_fault(  # noqa: PLR0911 - one branch per fault kind
     if kind == "nulls":
         return _with_nulls(response)
     return response
+
+
+async def _slow(
+    sim: Simulator, seconds: float, request: web.Request, handler: Handler
+) -> web.StreamResponse:
+    await _wait(sim, seconds)
+    return await handler(request)
 
 
 async def _wait(sim: Simulator, seconds: float) -> None:
@@ -303,7 +317,7 @@ async def sanitizer_middleware(
     try:
         query = {k: _clean(v, 0) for k, v in request.query.items()}
         body: Any = None
-        if request.method == "POST" and request.can_read_body:
+        if request.method == "POST" and request.body_exists:
             raw = await request.read()
             # Slim's body parser only parses JSON sent as JSON.
             if "json" in request.content_type:

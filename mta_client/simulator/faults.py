@@ -20,8 +20,10 @@ FAULT_KINDS: dict[str, str] = {
     "server_error": "HTTP 500 with the city's uncaught-error envelope "
     '{"error":{"message":…,"code":500}} (status configurable)',
     "bad_gateway": "HTTP 502 HTML page from the gateway (status configurable)",
-    "slow": "answer normally after `delay` seconds (default 5)",
-    "hang": "never answer (until `delay` seconds, default 3600, or shutdown)",
+    "slow": "answer normally after `delay` seconds (default 5); the request is "
+    "carried out even when the client gave up waiting",
+    "hang": "never answer (until `delay` seconds, default 3600, or shutdown); "
+    "the request is carried out only if the client is still there",
     "reset": "close the connection without an answer",
     "html_block": "HTTP 403 HTML block page (F5 'Request Rejected')",
     "maintenance": "HTTP 503 serviceUnavailable",

@@ -11,6 +11,7 @@ import pytest
 
 from mta_client.simulator import FAULT_KINDS
 
+from .conftest import at
 from .test_routes import assert_error
 
 if TYPE_CHECKING:
@@ -100,6 +101,25 @@ async def test_slow_and_hang(api: Api, sim_clock) -> None:
             api.base + ROUTE, timeout=aiohttp.ClientTimeout(total=0.2)
         )
     assert api.sim.stats.faults == {"slow": 1, "hang": 1}
+
+
+async def test_a_slow_answer_is_carried_out_after_the_client_left(api: Api) -> None:
+    """The backend behind the gateway finishes a request whose client gave up."""
+    status, process = await api.reserve(102522, 1063441, at("2026-11-24", 9))
+    assert status == 200
+    api.sim.faults.add(kind="slow", route="cancel-appointment/", delay=0.3)
+    credentials = {"processId": process["processId"], "authKey": process["authKey"]}
+    with pytest.raises(asyncio.TimeoutError):
+        await api.session.post(
+            api.base + "cancel-appointment/",
+            json=credentials,
+            timeout=aiohttp.ClientTimeout(total=0.05),
+        )
+    stored = api.sim.bookings.processes[process["processId"]]
+    assert stored.status == "reserved"  # not yet
+    await asyncio.sleep(0.5)
+    assert stored.status == "deleted"
+    assert api.sim.stats.cancellations == 1
 
 
 async def test_reset(api: Api) -> None:
