@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Final
 
+from .booking import UNANSWERED
 from .client import BERLIN
 from .telegram import InlineButton
 from .watch import BookingEvent, BookingState, SlotEvent, SlotEventKind
@@ -140,6 +141,17 @@ _WORDS: Final[dict[str, dict[str, str]]] = {
         ),
         "no_more_tries": "No more automatic tries for this watch.",
         "later_tries": "A later look may try again.",
+        "unanswered": "Booking not answered: {when}",
+        "unanswered_note": (
+            "The booking was sent but its answer was lost, and the reservation "
+            "could not be released. The city may hold it (watch for its e-mail); "
+            "the watch asks the city and books nothing else until it knows."
+        ),
+        "not_held": "No booking held: {when}",
+        "not_held_note": (
+            "The city holds no appointment from the unanswered booking. "
+            "The watch may book again."
+        ),
         "book_it": "Book it",
         "open_page": "Open booking page",
         "office_fallback": "office {id}",
@@ -178,6 +190,18 @@ _WORDS: Final[dict[str, dict[str, str]]] = {
         ),
         "no_more_tries": "Für diese Suche keine weiteren automatischen Versuche.",
         "later_tries": "Ein späterer Blick kann es erneut versuchen.",
+        "unanswered": "Buchung ohne Antwort: {when}",
+        "unanswered_note": (
+            "Die Buchung wurde abgeschickt, aber ihre Antwort ging verloren, und "
+            "die Reservierung ließ sich nicht freigeben. Die Stadt hält sie "
+            "vielleicht (auf ihre E-Mail achten); die Suche fragt die Stadt und "
+            "bucht nichts anderes, bis das klar ist."
+        ),
+        "not_held": "Keine Buchung gehalten: {when}",
+        "not_held_note": (
+            "Die Stadt hält keinen Termin aus der unbeantworteten Buchung. "
+            "Die Suche kann erneut buchen."
+        ),
         "book_it": "Buchen",
         "open_page": "Buchungsseite öffnen",
         "office_fallback": "Standort {id}",
@@ -392,7 +416,17 @@ def _booking_alert(
     lines.append(
         words["watch"].format(watch=titles.get(event.watch_id, event.watch_id))
     )
+    title, more = _booking_outcome(event, words, when, lang)
+    lines.extend(more)
+    return Alert(kind=AlertKind.BOOKING, title=title, message="\n".join(lines))
+
+
+def _booking_outcome(
+    event: BookingEvent, words: Mapping[str, str], when: str, lang: str
+) -> tuple[str, list[str]]:
+    """The booking alert's title and the lines that say what happened."""
     state = event.state
+    lines: list[str] = []
     if state is BookingState.BOOKED:
         title = words["booked"].format(when=when)
         if event.process_id is not None:
@@ -402,6 +436,14 @@ def _booking_alert(
             lines.append(words["deadline"].format(deadline=deadline))
         else:
             lines.append(words["deadline_soon"])
+    elif state is BookingState.PRECONFIRMING and event.released is False:
+        title = words["unanswered"].format(when=when)
+        if event.process_id is not None:
+            lines.append(words["process"].format(process=event.process_id))
+        lines.append(words["unanswered_note"])
+    elif event.reason == UNANSWERED:
+        title = words["not_held"].format(when=when)
+        lines.append(words["not_held_note"])
     elif state is BookingState.LAPSED:
         title = words["lapsed"].format(when=when)
         if event.process_id is not None:
@@ -416,7 +458,7 @@ def _booking_alert(
     else:
         name = _STATES[lang].get(str(state), str(state))
         title = words["booking_step"].format(state=name)
-    return Alert(kind=AlertKind.BOOKING, title=title, message="\n".join(lines))
+    return title, lines
 
 
 def _office(office_id: int, catalogue: Catalogue | None, lang: str) -> str:

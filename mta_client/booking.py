@@ -24,6 +24,14 @@ restart mid-booking resumes instead of booking twice:
   start again.
 * ``reserved`` with credentials: resume with update and pre-confirm.
 * ``preconfirming``: ask the city for the appointment's status first.
+  The same when the pre-confirmation's answer was lost while the process
+  ran (a timeout, a broken connection, an unreadable answer: the city may
+  have carried it out) and releasing the reservation failed too: the
+  record stays ``preconfirming`` (``released`` false, the error as its
+  reason), the watch books nothing, and the engine asks the city
+  (:meth:`Booker.check_status`) until it knows whether the person holds an
+  appointment - never a second one for the same person: ``booked``, or
+  ``idle`` with reason :data:`UNANSWERED` (a reservation left is released).
 * ``booked``, ``confirmed``: never book again for this watch - unless the
   city says the pre-confirmed appointment is gone (``lapsed``, below).
 
@@ -54,11 +62,14 @@ from .exceptions import (
     MTAAppointmentNotFoundError,
     MTAAppointmentStateError,
     MTAAuthKeyMismatchError,
+    MTAConnectionError,
     MTAError,
     MTAInvalidInputError,
+    MTAInvalidResponseError,
     MTANotFoundError,
     MTAPreconfirmationExpiredError,
     MTAQuotaError,
+    MTAServerError,
     MTASlotUnavailableError,
     MTAValidationError,
 )
@@ -77,6 +88,7 @@ __all__ = [
     "DEFAULT_ACTIVATION",
     "GONE",
     "INTERRUPTED",
+    "UNANSWERED",
     "BookedAppointment",
     "Booker",
     "BookingConflictError",
@@ -93,6 +105,10 @@ _LOGGER = logging.getLogger(__name__)
 
 # Failures that would repeat with the same data: stop booking for the watch.
 _PERMANENT = (MTAValidationError, MTAInvalidInputError, MTAQuotaError)
+# Failures after which a request may have been carried out all the same: no
+# answer came (a timeout, a broken connection), an unreadable one, or the
+# server failed on the way (a gateway's 502/504, an uncaught 500).
+_UNANSWERED_ERRORS = (MTAConnectionError, MTAInvalidResponseError, MTAServerError)
 # The city's default activation time, when the scope does not say.
 DEFAULT_ACTIVATION = timedelta(minutes=30)
 INTERRUPTED = "interrupted"
@@ -105,6 +121,10 @@ the link was not used in time, and the city dropped the appointment."""
 GONE = "gone"
 """The reason of a ``lapsed`` booking the city no longer knew before its
 activation deadline (cancelled outside the engine, or dropped early)."""
+UNANSWERED = "unanswered"
+"""The reason of the ``idle`` event after a pre-confirmation that went
+unanswered: the city said it holds no appointment, and the watch may book
+again."""
 
 # What the city answers for a pre-confirmed appointment it dropped: its cron
 # deletes it (appointmentNotFound) or dereferences it first (its auth key
@@ -153,6 +173,10 @@ class StatusChecks:
             pre-confirmed: ask again after this, then after as long as has
             passed since the deadline (so the pauses double), at most
             :attr:`interval`.
+        unanswered: a pre-confirmation without an answer (:data:`UNANSWERED`)
+            is asked about this long after it was sent (a slow server may
+            still be at it), and again this long after each answer that
+            settles nothing.
 
     """
 
@@ -160,6 +184,7 @@ class StatusChecks:
     interval: float = 3 * 3600.0
     after_restart: float = 600.0
     recheck: float = 300.0
+    unanswered: float = 60.0
 
 
 class BookingConflictError(MTAError):
@@ -440,6 +465,7 @@ class _Attempt:
 
     reserved: bool = False
     released: bool | None = None
+    preconfirm_sent: bool = False
 
 
 class Booker:
@@ -594,7 +620,7 @@ class Booker:
             return await self._give_up(watch, slot, err, released=attempt.released), err
         except MTAError as err:
             # Never repeat a reserve blindly: the next look decides again.
-            return await self._give_up(watch, slot, err, released=attempt.released), err
+            return await self._ended(watch, slot, err, attempt), err
         return await self._booked(watch.id, booked), None
 
     async def _on_step(
@@ -624,6 +650,7 @@ class Booker:
                 await self._reserved(watch_id, progress)
             case BookingStep.PRECONFIRMING:
                 await self._step(watch_id, BookingState.PRECONFIRMING)
+                attempt.preconfirm_sent = True
             case BookingStep.RELEASED:
                 attempt.released = True
             case BookingStep.RELEASE_FAILED:
@@ -715,7 +742,7 @@ class Booker:
                 scope=self.scope_of(slot.office_id),
             )
         except MTAError as err:
-            return await self._give_up(watch, slot, err, released=attempt.released)
+            return await self._ended(watch, slot, err, attempt)
         return await self._booked(watch.id, booked)
 
     async def _check_preconfirmed(
@@ -773,6 +800,37 @@ class Booker:
             ),
         )
         _LOGGER.info("Watch %s: booked a slot at office %s", watch_id, booked.office_id)
+        return self.event(watch_id)
+
+    async def _ended(
+        self, watch: Watch, slot: Slot, err: MTAError, attempt: _Attempt
+    ) -> BookingEvent:
+        """End a failed attempt - unless the city may hold the appointment."""
+        if (
+            attempt.preconfirm_sent
+            and attempt.released is False
+            and isinstance(err, _UNANSWERED_ERRORS)
+        ):
+            return await self._unanswered(watch.id, err)
+        return await self._give_up(watch, slot, err, released=attempt.released)
+
+    async def _unanswered(self, watch_id: str, err: MTAError) -> BookingEvent:
+        record = self.record(watch_id).model_copy(
+            update={
+                "reason": _reason(err),
+                "released": False,
+                "since": datetime.fromtimestamp(self.client.clock.time(), UTC),
+            }
+        )
+        await self._set(watch_id, record)
+        _LOGGER.warning(
+            "Watch %s: the pre-confirmation at office %s was not answered (%s) and "
+            "the reservation could not be released; asking the city whether it "
+            "holds the appointment before booking again",
+            watch_id,
+            record.office_id,
+            _reason(err),
+        )
         return self.event(watch_id)
 
     async def _give_up(
@@ -863,9 +921,15 @@ class Booker:
         """Unix time at which to ask the city about the watch's booking.
 
         None unless the booking is ``booked`` (waiting for the activation
-        link): see :class:`StatusChecks`. A time in the past means now.
+        link) or a pre-confirmation went unanswered (``preconfirming``, not
+        released):
+        see :class:`StatusChecks`. A time in the past means now.
         """
         record = self.record(watch_id)
+        if _unanswered(record):
+            heard = record.checked_at or record.since
+            last = heard.timestamp() if heard else self.client.clock.time()
+            return last + self.checks.unanswered
         if record.state is not BookingState.BOOKED:
             return None
         now = self.client.clock.time()
@@ -897,6 +961,12 @@ class Booker:
         deadline). None when it still waits, or the watch holds no
         ``booked`` appointment; the time of the answer is saved.
 
+        For an unanswered pre-confirmation (``preconfirming``, not
+        released): ``booked``
+        when the city holds the appointment, ``idle`` when it does not (a
+        reservation left over is cancelled first), None when that is not
+        settled yet.
+
         Raises:
             MTAError: the city could not be asked (try again later; the
                 record stays as it is).
@@ -905,6 +975,8 @@ class Booker:
         async with self._lock(watch_id):
             record = self.record(watch_id)
             credentials = self.credentials(watch_id)
+            if credentials is not None and _unanswered(record):
+                return await self._settle_unanswered(watch_id, record, credentials)
             if record.state is not BookingState.BOOKED or credentials is None:
                 return None
             try:
@@ -932,6 +1004,62 @@ class Booker:
                 return await self._lapsed(watch_id, record, current.status.value)
             await self._set(watch_id, record.model_copy(update={"checked_at": now}))
             return None
+
+    async def _settle_unanswered(
+        self, watch_id: str, record: BookingRecord, credentials: ProcessCredentials
+    ) -> BookingEvent | None:
+        assert record.office_id is not None  # noqa: S101 - a preconfirming record
+        assert record.start is not None  # noqa: S101 - has its slot
+        slot = Slot(office_id=record.office_id, start=record.start)
+        now = datetime.fromtimestamp(self.client.clock.time(), UTC)
+        try:
+            current = await self.client.get_appointment(credentials=credentials)
+        except _GONE_ERRORS:
+            return await self._not_held(watch_id, record)
+        if current.status is AppointmentStatus.PRECONFIRMED or (
+            current.status in _ACTIVATED
+        ):
+            _LOGGER.info("Watch %s: the city holds the booking after all", watch_id)
+            minutes = activation_minutes(current.scope, self.scope_of(slot.office_id))
+            # The city's deadline runs from its pre-confirmation, which was
+            # no earlier than the attempt.
+            sent = record.since or now
+            booked = BookedAppointment(
+                slot=slot,
+                credentials=credentials,
+                appointment=current,
+                scope=current.scope,
+                activation_minutes=minutes,
+                preconfirmed_at=sent,
+                activation_deadline=sent + timedelta(minutes=minutes),
+            )
+            return await self._booked(watch_id, booked)
+        if current.status is AppointmentStatus.RESERVED:
+            # Not pre-confirmed (a slow one still on its way fails once
+            # the reservation is cancelled): release it.
+            await self.client.cancel_appointment(credentials=credentials)
+            return await self._not_held(watch_id, record, released=True)
+        if current.status in _DROPPED:
+            return await self._not_held(watch_id, record)
+        await self._set(watch_id, record.model_copy(update={"checked_at": now}))
+        return None
+
+    async def _not_held(
+        self, watch_id: str, record: BookingRecord, *, released: bool | None = None
+    ) -> BookingEvent:
+        _LOGGER.info(
+            "Watch %s: the city holds no booking; booking may start again", watch_id
+        )
+        await self._set(
+            watch_id,
+            BookingRecord(
+                office_id=record.office_id,
+                start=record.start,
+                reason=UNANSWERED,
+                released=released,
+            ),
+        )
+        return self.event(watch_id)
 
     async def _lapsed(
         self, watch_id: str, record: BookingRecord, answer: str
@@ -987,6 +1115,11 @@ class Booker:
         entry = self.state.watches.setdefault(watch_id, WatchState())
         entry.booking = entry.booking.model_copy(update={"state": state})
         await self._save()
+
+
+def _unanswered(record: BookingRecord) -> bool:
+    """Whether the record is a pre-confirmation that went unanswered."""
+    return record.state is BookingState.PRECONFIRMING and record.released is False
 
 
 def _reason(err: MTAError) -> str:

@@ -31,7 +31,7 @@ from pathlib import Path
 import sys
 from typing import TYPE_CHECKING, Any, Self, TextIO
 
-from mta_client.booking import INTERRUPTED
+from mta_client.booking import INTERRUPTED, UNANSWERED
 from mta_client.client import DEFAULT_BASE_URL
 from mta_client.exceptions import MTAApiError, MTAError
 from mta_client.store import (
@@ -342,7 +342,7 @@ class WatchPrinter:
             self.out.note(self._credentials_note())
         elif (
             event.reason is not None
-            and event.reason != INTERRUPTED
+            and event.reason not in {INTERRUPTED, UNANSWERED}
             and event.state is not BookingState.LAPSED
         ):
             self.failed_booking = event
@@ -440,6 +440,33 @@ class WatchPrinter:
             "booking starts again"
         )
 
+    def _settled_text(self, event: BookingEvent, what: str) -> str | None:
+        """The line of what the city said of a booking, if it said something.
+
+        Confirmed, lapsed, an unanswered pre-confirmation and what became of it.
+        """
+        if event.state is BookingState.CONFIRMED:
+            return f"confirmed  {what}  process {event.process_id}"
+        if event.state is BookingState.LAPSED:
+            return (
+                f"lapsed  {what}  process {event.process_id}: the city no longer "
+                f"holds it ({event.reason}); the watch may book again"
+            )
+        whose = f"the server {self.server}" if self.server else "the city"
+        if event.state is BookingState.PRECONFIRMING and event.released is False:
+            return (
+                f"booking not answered  {what}  process {event.process_id}: the "
+                f"pre-confirmation was sent but its answer was lost ({event.reason}) "
+                f"and the reservation could not be released; {whose} may hold it - "
+                "asking before booking anything else"
+            )
+        if event.reason == UNANSWERED:
+            return (
+                f"no booking held  {what}: {whose} holds nothing from the "
+                "unanswered pre-confirmation; the watch may book again"
+            )
+        return None
+
     def _booking_text(self, event: BookingEvent) -> str:
         tag = f"[watch {event.watch_id}]"
         if event.reason == INTERRUPTED:
@@ -448,13 +475,9 @@ class WatchPrinter:
             return f"booking failed: {event.reason}; no more tries  {tag}"
         when = format_time(event.start) if event.start else "?"
         where = self._office(event.office_id)
-        if event.state is BookingState.CONFIRMED:
-            return f"confirmed  {when}  {where}  {tag}  process {event.process_id}"
-        if event.state is BookingState.LAPSED:
-            return (
-                f"lapsed  {when}  {where}  {tag}  process {event.process_id}: the "
-                f"city no longer holds it ({event.reason}); the watch may book again"
-            )
+        settled = self._settled_text(event, f"{when}  {where}  {tag}")
+        if settled is not None:
+            return settled
         if event.state is not BookingState.BOOKED:
             return (
                 f"booking attempt failed: {event.reason}; a later look may try "
@@ -531,8 +554,12 @@ def _booking_error(event: BookingEvent, *, server: str | None) -> CLIError:
         why = f"{why} [{cls.code}]"
     else:
         why = event.reason or "unknown error"
-    final = "for good" if event.state is BookingState.FAILED else "this time"
-    message = f"booking for watch {event.watch_id} failed {final}: {why}"
+    final = (
+        "failed for good" if event.state is BookingState.FAILED else "failed this time"
+    )
+    if event.state is BookingState.PRECONFIRMING:
+        final = "was not answered (the next run asks whether it was booked)"
+    message = f"booking for watch {event.watch_id} {final}: {why}"
     return CLIError(message, code, error_type=cls.__name__ if cls else None)
 
 

@@ -809,3 +809,43 @@ def test_booking_lines() -> None:
             f"clicked soon; {CANCEL_HINT}; auth key abcd"
         ),
     ]
+
+
+def test_unanswered_booking_lines_name_the_server() -> None:
+    out = io.StringIO()
+    printer = WatchPrinter(
+        out=Output(stdout=out, stderr=io.StringIO()),
+        names={},
+        server="127.0.0.1:8080",
+    )
+    printer(
+        BookingEvent(
+            state=BookingState.PRECONFIRMING,
+            watch_id="w",
+            office_id=1,
+            process_id=2,
+            reason="MTATimeoutError",
+            released=False,
+        )
+    )
+    printer(
+        BookingEvent(
+            state=BookingState.IDLE, watch_id="w", office_id=1, reason="unanswered"
+        )
+    )
+    assert out.getvalue().splitlines() == [
+        (
+            "booking not answered  ?  ? (1)  [watch w]  process 2: the "
+            "pre-confirmation was sent but its answer was lost (MTATimeoutError) "
+            "and the reservation could not be released; the server 127.0.0.1:8080 "
+            "may hold it - asking before booking anything else"
+        ),
+        (
+            "no booking held  ?  ? (1)  [watch w]: the server 127.0.0.1:8080 holds "
+            "nothing from the unanswered pre-confirmation; the watch may book again"
+        ),
+    ]
+    # --once ends with the unanswered one's exit code (its error's); the
+    # "no booking held" line is news, not a failure.
+    assert printer.failed_booking is not None
+    assert printer.failed_booking.state is BookingState.PRECONFIRMING

@@ -221,6 +221,38 @@ def test_failed_booking(state: BookingState, title: str, last: str) -> None:
     assert lines[-2:] == ["Reason: MTAInvalidEmailError (invalidEmail)", last]
 
 
+def test_an_unanswered_preconfirmation_and_how_it_settled() -> None:
+    unanswered = BookingEvent(
+        state=BookingState.PRECONFIRMING,
+        watch_id="w",
+        office_id=10489,
+        start=WINTER,
+        process_id=182201,
+        reason="MTATimeoutError",
+        released=False,
+    )
+    alert = format_event(unanswered, catalogue=CATALOGUE)
+    assert alert.title == "Booking not answered: Tue 24 Nov 2026, 08:30"
+    assert "Booking number: 182201" in alert.message
+    assert "books nothing else until it knows" in alert.message
+    german = format_event(unanswered, catalogue=CATALOGUE, language="de")
+    assert german.title == "Buchung ohne Antwort: Di., 24.11.2026, 08:30 Uhr"
+
+    settled = BookingEvent(
+        state=BookingState.IDLE,
+        watch_id="w",
+        office_id=10489,
+        start=WINTER,
+        reason="unanswered",
+    )
+    alert = format_event(settled, catalogue=CATALOGUE)
+    assert alert.title == "No booking held: Tue 24 Nov 2026, 08:30"
+    assert alert.message.splitlines()[-1] == (
+        "The city holds no appointment from the unanswered booking. "
+        "The watch may book again."
+    )
+
+
 def test_booking_step_and_unknown_state() -> None:
     event = BookingEvent(state=BookingState.RESERVED, watch_id="w")
     assert format_event(event).title == "Booking: slot reserved"
