@@ -84,6 +84,8 @@ from .clock import monotonic_of
 from .exceptions import (
     MTABlockedError,
     MTABudgetExceededError,
+    MTACaptchaError,
+    MTAConnectionError,
     MTAError,
     MTAMaintenanceError,
     MTARateLimitError,
@@ -821,10 +823,7 @@ class Watcher:
                 except StoreError:
                     raise
                 except MTAError as err:
-                    what = f"group:{_key_text(state.group.key)}"
-                    state.due = monotonic_of(self.clock) + self._failed(
-                        err, what, errors, group=state.group
-                    )
+                    self._group_failed(state, err, errors)
                     continue
                 state.due = self._next_look(state)
                 looked = True
@@ -842,6 +841,54 @@ class Watcher:
                     )
         if not fixed:
             self._plan_silence()
+
+    def _group_failed(
+        self, state: _GroupState, err: MTAError, errors: list[PollError]
+    ) -> None:
+        """Back off a group's failed look - and every look the same failure awaits.
+
+        A block, maintenance, the rate limit, an unreachable server (and,
+        for the groups that need a captcha token, a captcha failure) would
+        fail every other look as well: those wait out the same back-off
+        instead of spending a request each on the same failure, and the
+        error names their watches too.
+        """
+        delay = self.retry_delay(err)
+        groups = [state]
+        if isinstance(err, _EVERY_LOOK):
+            groups += [
+                other
+                for other in self._groups.values()
+                if other is not state and self._fails_alike(other, err)
+            ]
+        until = monotonic_of(self.clock) + delay
+        for group_state in groups:
+            group_state.due = (
+                max(group_state.due, until) if group_state is not state else until
+            )
+            for day, due in group_state.days.items():
+                group_state.days[day] = max(due, until)
+        self.stats.errors += 1
+        self.stats.last_error = type(err).__name__
+        _LOGGER.warning("Looking for slots failed (next try in %.0f s): %s", delay, err)
+        watch_ids = tuple(w.id for g in groups for w in g.group.watches)
+        errors.append(
+            PollError(
+                error=err,
+                retry_after=delay,
+                what=f"group:{_key_text(state.group.key)}",
+                watch_ids=tuple(dict.fromkeys(watch_ids)),
+            )
+        )
+        if self.on_error is not None:
+            self.on_error(err, delay)
+
+    def _fails_alike(self, state: _GroupState, err: MTAError) -> bool:
+        """Whether a look at this group would meet ``err`` too."""
+        if not isinstance(err, MTACaptchaError):
+            return True
+        catalogue = self._catalogue
+        return catalogue is None or catalogue.captcha_required(state.group.office_ids)
 
     def _plan_silence(self) -> None:
         """Fall silent for a minute where it costs least, before the count runs out.
@@ -1716,6 +1763,17 @@ class Watcher:
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.time(), UTC)
+
+
+_EVERY_LOOK = (
+    MTABlockedError,
+    MTAMaintenanceError,
+    MTARateLimitError,
+    MTABudgetExceededError,
+    MTAConnectionError,
+    MTACaptchaError,
+)
+"""Failures of one look that every other look now would meet as well."""
 
 
 def _coverage(

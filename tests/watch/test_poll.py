@@ -13,6 +13,7 @@ from mta_client import (
     MTAClient,
     MTAMaintenanceError,
     MTAServiceUnavailableError,
+    ServiceRequest,
 )
 from mta_client.watch import BookingState, SlotEvent
 from mta_client.watcher import PollPolicy, PollResult, Watcher
@@ -243,3 +244,66 @@ async def test_a_watch_that_cannot_use_today_is_shown_its_first_usable_day() -> 
         # the watch can use, so no later-day request is needed.
         assert env.calendar_requests() == 1
         assert [e.start.astimezone(BERLIN).date() for e in env.new()] == [WEDNESDAY]
+
+
+@virtual
+async def test_a_block_holds_back_every_group_not_one_request_each() -> None:
+    async with environment() as env:
+        watcher = env.watcher()
+        watcher.add(watch(id="a"))
+        watcher.add(watch(id="b", services=[ServiceRequest(service_id=1063441)]))
+        watcher.add(watch(id="c", services=[ServiceRequest(service_id=1063453)]))
+        first = await watcher.poll()
+        assert first.errors == ()
+        sent = env.calendar_requests()
+        env.sim.faults.add(kind="html_block", route="available-calendar/", times=None)
+        results: list[PollResult] = []
+        while env.clock.time() < first.next_due + 600:
+            await asyncio.sleep(results[-1].delay if results else first.delay)
+            results.append(await watcher.poll())
+        failed = [e for r in results for e in r.errors]
+        # One blocked look, and the others wait out its back-off with it: the
+        # city is not asked three times for the same answer.
+        (error,) = failed
+        assert type(error.error).__name__ == "MTABlockedError"
+        assert sorted(error.watch_ids) == ["a", "b", "c"]
+        assert env.sim.stats.faults["html_block"] == 1
+        assert env.calendar_requests() == sent
+        env.sim.faults.clear()
+        await asyncio.sleep(results[-1].delay)
+        after = await watcher.poll()
+        assert after.errors == ()
+        assert after.requests >= 3  # every group looks again
+
+
+@virtual
+async def test_a_failure_of_one_group_alone_does_not_hold_back_the_others() -> None:
+    async with environment() as env:
+        watcher = env.watcher()
+        watcher.add(watch(id="a"))
+        watcher.add(watch(id="b", services=[ServiceRequest(service_id=1063441)]))
+        first = await watcher.poll()
+        # An unreadable answer to one look says nothing about the next.
+        env.sim.faults.add(kind="malformed_json", route="available-calendar/", times=1)
+        results: list[PollResult] = []
+        while not any(r.errors for r in results):
+            await asyncio.sleep(results[-1].delay if results else first.delay)
+            results.append(await watcher.poll())
+        result = results[-1]
+        (error,) = result.errors
+        assert len(error.watch_ids) == 1
+        assert env.sim.stats.faults["malformed_json"] == 1
+        # The other group keeps its own schedule: only the failed one waits
+        # out the back-off.
+        assert error.retry_after == watcher.policy.error_backoff
+        dues = {
+            w.id: state.due
+            for state in watcher._groups.values()
+            for w in state.group.watches
+        }
+        (failed,) = error.watch_ids
+        other = ({"a", "b"} - {failed}).pop()
+        assert dues[failed] == pytest.approx(
+            result.next_due - result.delay + error.retry_after, abs=1
+        )
+        assert dues[other] != dues[failed]
