@@ -18,15 +18,65 @@ and the invariants, memory growth included from the second day on).
 Left out here: faults that wait in real time (``slow``, ``timeout``: the
 simulator's waits run on the real loop) and competitors sniping (the bare
 soak has them).
+
+How it measures, where the harness would otherwise be measured instead of
+the integration:
+
+* Memory, daily from the end of day 1 (``details.memory``): the engine
+  soak's sample (after ``gc.collect()`` and ``malloc_trim(0)``), taken after
+  forgetting what the harness's storage mocks recorded. The ``hass``
+  fixture replaces ``Store._async_write_data`` (and the load and remove)
+  with autospec mocks, and a mock keeps every call with its arguments: each
+  state the engine saved and each Store (one per set-up of the entry) -
+  about 1.3 MB a day here, measured from the end of day 1 to day 5: +5.4 MB
+  RSS kept (+6,600 dicts, +1,200 ``mock._Call``, +27 ``Store``: one per
+  reload), +1.5 MB forgotten, Python's blocks and the C heap then flat.
+  That was the month's growth "per reload"; a running Home Assistant keeps
+  none of it. The integration's own
+  growth is measured apart: its objects (of its modules' classes) at the
+  end against the first day's, which must stay under what one set-up makes
+  (no reload's coordinator, entities, stores or forwarder outlive it).
+* The event loop runs without asyncio's debug mode, which the harness turns
+  on for every test (``enable_event_loop_debug``) and Home Assistant only
+  with ``--debug``: it records a stack for every callback, future and task
+  made, and doubled this test's CPU time (5 days: 71 s against 32 s), which
+  the stall count would charge to the integration. The other tests of the
+  integration keep it.
+* The collector: the harness freezes all that exists before a module's
+  tests (``gc.freeze()`` in its ``garbage_collection`` fixture, some 315,000
+  objects: the modules, pytest's); this test freezes also what Home
+  Assistant's start-up and the simulator's made before the entry is set up,
+  as the engine soak freezes its start-up, so that the collector's full
+  passes cover what the month makes. Those passes are timed and reported
+  (``details.collector``: the soak's daily ``gc.collect()`` is one), and
+  count as stalls when over 100 ms. The harness's records above made them
+  longer as the month went on (the daily pass on day 5: 34 ms over 26,000
+  objects kept, 23 ms over 13,700 forgotten).
+* Fresh looks are measured as the engine soak measures them (its
+  ``freshness``): a watch's poll cycle around a fault's end is the longest
+  of the pauses between its looks before and inside the window, the back-off
+  announced for its failed looks, the first pause after its first look, and
+  - when no look of it failed since the look before - the pause before that
+  look (the engine's own cadence, which changes at the release windows and
+  at night); the lag counts from the end of a back-off announced before the
+  end. A failed set-up counts as a failed look of every watch, tried again
+  a minute later. The earlier measure here had neither the pauses after the
+  end nor the engine's own cadence; ``details.late`` names the watch and
+  the figures of each late look.
+* The client's retry jitter (the ``random`` module's) is seeded for the run
+  and restored after it: unseeded, a seed's day depended on what the tests
+  before it in the same worker drew (one reload in the suite under xdist,
+  two with pytest's log capture, five without).
 """
 
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 import contextlib
 from datetime import datetime
 from functools import partial
+import gc
 import itertools
 import json
 import logging
@@ -34,11 +84,13 @@ import math
 import os
 from pathlib import Path
 import random
+import time
 from typing import Any
-from unittest.mock import patch
+from unittest.mock import Mock, patch
 
 from homeassistant.config_entries import ConfigEntryState, ConfigSubentryDataWithId
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers.storage import Store
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -55,6 +107,8 @@ from tests.benchmarks.conftest import load_benchmark
 from .conftest import BERLIN, setup_entry, watch_data
 
 DAY = 86_400.0
+START = datetime(2026, 11, 23, 0, 0, tzinfo=BERLIN).timestamp()
+"""Monday 23 November 2026, midnight in Munich."""
 DAYS = float(os.environ.get("MTA_SOAK_DAYS", "1"))
 """Simulated days (``benchmarks/soak.py`` sets more, and ``MTA_SOAK_SEED``)."""
 SKIPPED = {"timeout", "slow", "competitor"}
@@ -131,21 +185,26 @@ class StepClock:
 class Day:
     """The day's faults, looks and findings."""
 
-    def __init__(self, sim: Simulator, clock: StepClock, seed: int) -> None:
+    def __init__(self, sim: Simulator, clock: StepClock, seed: int, soak: Any) -> None:
         self.sim = sim
         self.clock = clock
+        self.soak = soak
         self.rng = random.Random(f"ha-soak:{seed}")
-        self.windows: list[tuple[str, float, Callable[[], None]]] = []
+        self.windows: list[tuple[str, float, float, Callable[[], None]]] = []
+        """(kind, start, end, undo) of the open fault windows."""
         self.faults: Counter[str] = Counter()
         self.limiter_changes = 0
         self.looks: dict[str, deque[float]] = {}
-        self.pending: list[tuple[str, float, float, str]] = []
-        self.freshness: list[tuple[float, float, str]] = []
-        self.backoff = 0.0
+        self.pending: dict[str, list[Any]] = {}
+        """Per watch, the fault ends waiting for its looks (``soak.Fresh``)."""
+        self.freshness = soak.FreshStats()
+        self.late: list[dict[str, Any]] = []
+        self.backoff: dict[str, float] = {}
+        """Per watch, the longest back-off announced since the last fault end."""
         self.double_booked: set[str] = set()
         self.step = 60.0
-        self.confirmed = 0
         """Seconds the clock moved on before this refresh."""
+        self.confirmed = 0
 
     def maybe_open(self, soak: Any) -> None:
         """Open a fault window now and then (one an hour on average)."""
@@ -195,29 +254,64 @@ class Day:
                 with contextlib.suppress(ValueError):
                     sim.faults.rules.remove(rule)
 
-        self.windows.append((kind, end, undo))
-        # A fault that began before the watches looked again spoils the measure.
-        self.pending.clear()
+        self.windows.append((kind, self.clock.now, end, undo))
+        # A fault that began before a watch looked again spoils that measure
+        # (one whose first look came waits for the pause after it).
+        for watch_id, entries in self.pending.items():
+            self.pending[watch_id] = [e for e in entries if e.first is not None]
 
     def close_due(self) -> None:
         """End the windows whose time is up; note when no other is active."""
         now = self.clock.now
-        for window in [w for w in self.windows if w[1] <= now]:
+        for window in [w for w in self.windows if w[2] <= now]:
             self.windows.remove(window)
-            window[2]()
-            if not self.windows:
-                for watch_id, looks in self.looks.items():
-                    run = list(looks)
-                    gaps = [b - a for a, b in itertools.pairwise(run)]
-                    # At least a minute: the engine plans looks per minute.
-                    gap = max([60.0, self.backoff, *gaps])
-                    self.pending.append((watch_id, now, gap, window[0]))
-                self.backoff = 0.0
+            kind, began, _end, undo = window
+            undo()
+            if self.windows:
+                continue
+            for watch_id, looks in self.looks.items():
+                before = [t for t in looks if t < began]
+                inside = [t for t in looks if t >= began]
+                gaps = [self.backoff.get(watch_id, 0.0)]
+                for run in (before, inside):
+                    gaps += [b - a for a, b in itertools.pairwise(run)]
+                self.pending.setdefault(watch_id, []).append(
+                    self.soak.Fresh(
+                        kind=kind,
+                        end=now,
+                        gap=max(gaps),
+                        waits_until=self.freshness.waits.get(watch_id, 0.0),
+                    )
+                )
+                self.backoff[watch_id] = 0.0
+
+    def failed(self, watch_ids: Iterable[str], retry_after: float) -> None:
+        """Looks of these watches failed now; the next comes after ``retry_after``."""
+        now = self.clock.now
+        waits = self.freshness.waits
+        for watch_id in watch_ids:
+            self.backoff[watch_id] = max(self.backoff.get(watch_id, 0.0), retry_after)
+            self.freshness.failed_at[watch_id] = now
+            waits[watch_id] = max(waits.get(watch_id, 0.0), now + retry_after)
 
     def looked(self, coordinator: MunichTerminCoordinator) -> None:
-        """After a refresh: the watches' looks and the errors' back-offs."""
+        """After a refresh: the watches' looks and the errors' back-offs.
+
+        Measured as the engine soak measures it (``benchmarks/soak.py``,
+        ``freshness``): the catalogue's and the captcha's failures count for
+        every watch, and a failed early renewal of the captcha token delays
+        no look.
+        """
+        every = [watch_id for watch_id, _ in WATCHES]
         for problem in coordinator.last_errors:
-            self.backoff = max(self.backoff, problem.retry_after)
+            watch_ids = problem.watch_ids or every
+            if problem.what == "captcha":
+                for watch_id in watch_ids:
+                    self.backoff[watch_id] = max(
+                        self.backoff.get(watch_id, 0.0), problem.retry_after
+                    )
+            else:
+                self.failed(watch_ids, problem.retry_after)
         for watch_id, status in (coordinator.data or {}).items():
             if status.last_checked is None:
                 continue
@@ -226,10 +320,49 @@ class Day:
             if looks and looks[-1] >= at:
                 continue
             looks.append(at)
-            for entry in [p for p in self.pending if p[0] == watch_id]:
-                if at >= entry[1]:
-                    self.pending.remove(entry)
-                    self.freshness.append((at - entry[1], entry[2], entry[3]))
+            self._fresh_look(watch_id, at)
+
+    def _fresh_look(self, watch_id: str, at: float) -> None:
+        """A successful look at ``at``: settle the fault ends that waited for it.
+
+        The lag runs from the end (or from the end of a back-off announced
+        before it) to the first look; the poll cycle is the longest of the
+        gap before the end, the first pause after that look, and - when no
+        look of the watch failed since the look before - the pause before
+        it, the engine's own cadence then (it changes at the release windows
+        and at night).
+        """
+        looks = self.looks[watch_id]
+        previous = looks[-2] if len(looks) > 1 else None
+        keep = []
+        for entry in self.pending.get(watch_id, []):
+            if entry.first is None:
+                if at >= entry.end:
+                    entry.first = at
+                    clean = previous is not None and (
+                        self.freshness.failed_at.get(watch_id, -math.inf) < previous
+                    )
+                    entry.planned = at - previous if clean and previous else 0.0
+                keep.append(entry)
+                continue
+            cycle = max(60.0, entry.gap, at - entry.first, entry.planned)
+            since = max(entry.end, entry.waits_until)
+            lag = entry.first - since
+            self.freshness.add(lag, cycle, entry.kind)
+            if lag > 2 * cycle and len(self.late) < 10:
+                self.late.append(
+                    {
+                        "watch": watch_id,
+                        "kind": entry.kind,
+                        "ended_day": round((entry.end - START) / DAY, 4),
+                        "lag_s": round(lag, 1),
+                        "cycle_s": round(cycle, 1),
+                        "gap_s": round(entry.gap, 1),
+                        "planned_s": round(entry.planned, 1),
+                        "waited_until_s": round(since - entry.end, 1),
+                    }
+                )
+        self.pending[watch_id] = keep
 
     def check_double(self) -> None:
         holding: Counter[str] = Counter()
@@ -237,6 +370,140 @@ class Day:
             if process.status in {"preconfirmed", "confirmed"} and process.email:
                 holding[process.email] += 1
         self.double_booked.update(e for e, n in holding.items() if n > 1)
+
+
+def _forget_harness_records() -> int:
+    """Forget the calls the test harness's storage mocks recorded; how many.
+
+    The ``hass`` fixture of pytest-homeassistant-custom-component patches
+    ``Store._async_load``, ``Store._async_write_data`` and
+    ``Store.async_remove`` with autospec mocks (``mock_storage``), and a mock
+    keeps every call: each Store written (a new one per set-up of the entry)
+    and each state written, for the whole run. A running Home Assistant
+    keeps none of it; the soak forgets it before each memory sample, as it
+    forgets the simulator's own records, and reports how many it forgot.
+    """
+    forgotten = 0
+    for name in ("_async_load", "_async_write_data", "async_remove"):
+        mock = getattr(getattr(Store, name), "mock", None)
+        if isinstance(mock, Mock):
+            forgotten += len(mock.mock_calls)
+            mock.reset_mock()
+    return forgotten
+
+
+_GROUPS = (
+    ("integration", "custom_components.munich_termin"),
+    ("simulator", "mta_client.simulator"),
+    ("library", "mta_client"),
+    ("home_assistant", "homeassistant"),
+)
+
+
+def _object_types() -> Counter[str]:
+    """The collector's (unfrozen) objects by type."""
+    types: Counter[str] = Counter()
+    for item in gc.get_objects():
+        kind = type(item)
+        types[f"{kind.__module__}.{kind.__qualname__}"] += 1
+    return types
+
+
+def _integration_objects(types: Counter[str]) -> int:
+    prefix = _GROUPS[0][1]
+    return sum(count for name, count in types.items() if name.startswith(prefix))
+
+
+class Memory:
+    """Daily memory samples, and whose objects they hold.
+
+    Each sample is the engine soak's (after ``gc.collect()`` and
+    ``malloc_trim(0)``: the RSS, the C heap's bytes in use, Python's
+    blocks), with the harness's records forgotten first, and the live
+    objects the collector tracks counted by whose they are (the
+    integration's, the library's, the simulator's, Home Assistant's). The
+    types that grew most from the first sample to the last are reported.
+    """
+
+    def __init__(self, soak: Any) -> None:
+        self.soak = soak
+        self.samples: list[Any] = []
+        self.rows: list[dict[str, Any]] = []
+        self.frozen = 0
+        self.full_pass_ms: float | None = None
+        self.per_setup = 0
+        """The integration's objects of one set-up of the entry."""
+        self._first: Counter[str] | None = None
+        self._grown: list[tuple[str, int]] = []
+
+    def freeze(self) -> None:
+        """Freeze what exists now (Home Assistant started, the simulator)."""
+        began = time.thread_time()
+        gc.collect()
+        self.full_pass_ms = round((time.thread_time() - began) * 1000, 1)
+        gc.freeze()
+        self.frozen = gc.get_freeze_count()
+
+    @staticmethod
+    def unfreeze() -> None:
+        gc.unfreeze()
+
+    def set_up(self) -> None:
+        """The entry is set up: count the integration's objects of one set-up."""
+        self.per_setup = _integration_objects(_object_types())
+
+    def integration_growth(self) -> int | None:
+        """The integration's objects at the last sample against the first."""
+        if len(self.rows) < 2:
+            return None
+        return int(self.rows[-1]["integration"] - self.rows[0]["integration"])
+
+    def sample(self, day: float) -> None:
+        forgotten = _forget_harness_records()
+        sample = self.soak.memory_sample(day)
+        types = _object_types()
+        groups: Counter[str] = Counter()
+        for name, count in types.items():
+            for group, prefix in _GROUPS:
+                if name.startswith(prefix):
+                    groups[group] += count
+                    break
+        if self._first is None:
+            self._first = types
+        else:
+            first = self._first
+            self._grown = sorted(
+                ((name, count - first[name]) for name, count in types.items()),
+                key=lambda item: -item[1],
+            )[:12]
+        self.samples.append(sample)
+        self.rows.append(
+            {
+                "day": round(day, 2),
+                "rss_mb": round(sample.rss_mb, 1),
+                "malloc_in_use_mb": None
+                if sample.malloc_in_use_mb is None
+                else round(sample.malloc_in_use_mb, 1),
+                "python_blocks": sample.python_blocks,
+                "objects": sum(types.values()),
+                **{group: groups[group] for group, _ in _GROUPS},
+                "harness_calls_forgotten": forgotten,
+            }
+        )
+
+    def growth(self) -> float | None:
+        """RSS growth from the first sample (the end of day 1) to the last."""
+        if len(self.samples) < 2:
+            return None
+        return float(self.samples[-1].rss_mb - self.samples[0].rss_mb)
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "measured": "after forgetting the harness's records, gc.collect() "
+            "and malloc_trim(0)",
+            "daily": self.rows,
+            "grown_types": self._grown,
+        }
 
 
 async def _step(
@@ -296,8 +563,7 @@ async def test_a_day_of_faults_through_the_coordinator(  # noqa: PLR0915 - one d
     root.addHandler(problems)
     level = root.level
     root.setLevel(min(level, logging.WARNING) if level else logging.WARNING)
-    start = datetime(2026, 11, 23, 0, 0, tzinfo=BERLIN).timestamp()
-    clock = StepClock(start)
+    clock = StepClock(START)
     sim = Simulator(
         clock=clock,
         scenario="munich-weekday",
@@ -316,51 +582,79 @@ async def test_a_day_of_faults_through_the_coordinator(  # noqa: PLR0915 - one d
         return headers
 
     sim.rate_limiter.hit = hit  # type: ignore[method-assign]
-    day = Day(sim, clock, seed)
+    day = Day(sim, clock, seed, soak)
+    # The client's retry jitter draws from the random module: seeded, so that
+    # a seed's run does not depend on what other tests drew before it.
+    jitter = random.getstate()
+    random.seed(f"ha-soak-jitter:{seed}")
+    every = [watch_id for watch_id, _ in WATCHES]
     stalls = soak.StallMonitor()
     reloads = 0
     retries = 0
-    memory: list[Any] = []
+    memory = Memory(soak)
+    debug = hass.loop.get_debug()
     async with SimulatorServer(sim) as running:
         entry = _entry(running.base_url)
         with patch(
             "custom_components.munich_termin.TimedClient",
             partial(TimedClient, clock=clock),
         ):
+            # What exists now lives as long as Home Assistant: frozen, as
+            # the engine soak does after its start-up (see the docstring).
+            memory.freeze()
+            hass.loop.set_debug(False)
             await setup_entry(hass, entry)
+            memory.set_up()
             stalls.install()
+
+            async def reload() -> None:
+                await hass.config_entries.async_reload(entry.entry_id)
+                await hass.async_block_till_done()
+                if entry.state is ConfigEntryState.LOADED:
+                    day.looked(entry.runtime_data.coordinator)
+                else:
+                    # Home Assistant sets it up again after a while (below).
+                    day.failed(every, 60.0)
+
             try:
                 next_reload = clock.now + day.rng.expovariate(1 / (4 * 3600))
-                while clock.now - start < DAYS * DAY:
-                    if DAYS > 1 and clock.now - start >= (len(memory) + 1) * DAY:
+                while clock.now - START < DAYS * DAY:
+                    if (
+                        DAYS > 1
+                        and clock.now - START >= (len(memory.samples) + 1) * DAY
+                    ):
                         stalls.excused = True  # the soak's own gc.collect()
-                        memory.append(soak.memory_sample((clock.now - start) / DAY))
                         soak.trim_simulator(sim, clock.now)
+                        memory.sample((clock.now - START) / DAY)
                     if entry.state is not ConfigEntryState.LOADED:
                         # Set up again after a failed reload (during a fault),
                         # as Home Assistant retries it after a while.
                         clock.now += 60
                         day.close_due()
-                        await hass.config_entries.async_reload(entry.entry_id)
-                        await hass.async_block_till_done()
+                        await reload()
                         retries += 1
                         continue
                     await _step(hass, entry.runtime_data.coordinator, day, soak)
                     if clock.now >= next_reload:
                         reloads += 1
-                        await hass.config_entries.async_reload(entry.entry_id)
-                        await hass.async_block_till_done()
+                        await reload()
                         next_reload = clock.now + day.rng.expovariate(1 / (4 * 3600))
             finally:
                 stalls.uninstall()
+                running_debug = hass.loop.get_debug()
+                hass.loop.set_debug(debug)
             if DAYS > 1:
-                memory.append(soak.memory_sample((clock.now - start) / DAY))
+                stalls.excused = True
+                soak.trim_simulator(sim, clock.now)
+                memory.sample((clock.now - START) / DAY)
             watcher = entry.runtime_data.coordinator.watcher
             records = {
                 watch_id: watcher.booker.record(watch_id) for watch_id, _ in WATCHES
             }
             await hass.config_entries.async_unload(entry.entry_id)
             await hass.async_block_till_done()
+            memory.unfreeze()
+            random.setstate(jitter)
 
     # Unhandled exceptions: nothing logged with a traceback, nothing at ERROR
     # but the coordinator's own "Error fetching" of a failed refresh.
@@ -392,8 +686,9 @@ async def test_a_day_of_faults_through_the_coordinator(  # noqa: PLR0915 - one d
                 held is None or held.status not in {"preconfirmed", "confirmed"}
             ):
                 lost.append(f"missing:{watch_id}")
-    late = [(lag, gap, kind) for lag, gap, kind in day.freshness if lag > 2 * gap]
-    growth = memory[-1].rss_mb - memory[0].rss_mb if len(memory) > 1 else None
+    fresh = day.freshness
+    late = sum(fresh.late_kinds.values())
+    growth = memory.growth()
     _report(
         {
             "days": DAYS,
@@ -408,20 +703,36 @@ async def test_a_day_of_faults_through_the_coordinator(  # noqa: PLR0915 - one d
                 "lost_bookings": len(lost),
                 "rate_limited": len(limited),
                 "limiter_changes": day.limiter_changes,
-                "fresh_looks": len(day.freshness),
-                "late_fresh_looks": len(late),
+                "fresh_looks": fresh.measured,
+                "late_fresh_looks": late,
                 "loop_stalls": stalls.cpu,
                 "memory_growth_mb": None if growth is None else round(growth, 2),
+                "integration_objects_growth": memory.integration_growth(),
+                "integration_objects_per_setup": memory.per_setup,
             },
             "details": {
                 "tracebacks": tracebacks,
                 "errors": errors,
                 "lost": lost[:10],
-                "late": late[:10],
+                "late": day.late,
+                "freshness": {
+                    "worst_lag_s": round(fresh.worst_lag, 1),
+                    "worst_ratio": [round(v, 2) for v in fresh.worst_ratio[:3]]
+                    + [fresh.worst_ratio[3]],
+                },
                 "stalls": [list(w) for w in stalls.worst[:5]],
-                "memory": [
-                    {"day": m.day, "rss_mb": round(m.rss_mb, 1)} for m in memory
-                ],
+                "collector": {
+                    "asyncio_debug": running_debug,
+                    "frozen_objects": memory.frozen,
+                    "full_pass_before_freezing_ms": memory.full_pass_ms,
+                    "full_passes": stalls.gc_pauses,
+                    "worst_full_pass_ms": round(stalls.gc_worst * 1000, 1),
+                    "full_passes_over_limit": stalls.gc_over,
+                    "worst_daily_collect_ms": round(
+                        stalls.gc_measuring_worst * 1000, 1
+                    ),
+                },
+                "memory": memory.report(),
             },
         }
     )
@@ -442,12 +753,16 @@ async def test_a_day_of_faults_through_the_coordinator(  # noqa: PLR0915 - one d
     # 429s: at most one per limiter change.
     assert len(limited) <= day.limiter_changes, limited
     # Fresh within two poll cycles after each fault ends (some did end).
-    assert day.freshness or DAYS < 1
-    assert not late, late
+    assert fresh.measured or DAYS < 1
+    assert not late, day.late
     # No event-loop stalls over 100 ms of CPU time.
     assert stalls.cpu == 0, stalls.worst
     # Memory: less than 10 MB more at the end than after the first day.
-    assert growth is None or growth < 10, memory
+    assert growth is None or growth < 10, memory.report()
+    # Nothing of the integration's outlives its set-up: at the end, fewer
+    # of its objects than one set-up makes beyond those of the first day.
+    kept = memory.integration_growth()
+    assert kept is None or kept < memory.per_setup, memory.report()
 
 
 def _report(figures: dict[str, Any]) -> None:
@@ -455,3 +770,19 @@ def _report(figures: dict[str, Any]) -> None:
     target = os.environ.get("MTA_SOAK_REPORT")
     if target:
         Path(target).write_text(json.dumps(figures), encoding="utf-8")
+
+
+async def test_the_soak_forgets_what_the_harness_records(hass: HomeAssistant) -> None:
+    """The harness's storage mock keeps every write; the soak forgets them."""
+    _forget_harness_records()
+    store: Store[dict[str, int]] = Store(hass, 1, f"{DOMAIN}.harness_check")
+    await store.async_save({"state": 1})
+    await store.async_save({"state": 2})
+    write = Store._async_write_data.mock  # type: ignore[attr-defined]
+    kept = [c.args for c in write.call_args_list if c.args[0] is store]
+    assert [args[-1]["data"] for args in kept] == [{"state": 1}, {"state": 2}]
+    assert _forget_harness_records() >= len(kept)
+    assert not write.call_args_list
+    # Still the harness's storage: the next write is kept.
+    await store.async_save({"state": 3})
+    assert len(write.call_args_list) == 1
