@@ -18,6 +18,8 @@ def figures(**values: Any) -> dict[str, Any]:
         "late_fresh_looks": 0,
         "loop_stalls": 0,
         "memory_growth_mb": 3.5,
+        "integration_objects_growth": 0,
+        "integration_objects_per_setup": 42,
     }
     invariants.update(values)
     return {"invariants": invariants}
@@ -44,6 +46,7 @@ def test_each_broken_invariant_is_named() -> None:
         "unhandled_exceptions": 1,
         "rate_limited": 3,
         "memory_growth_mb": 10.0,
+        "integration_objects_growth": 42,
     }
     for name, value in broken.items():
         checked = soak_ha.invariants(figures(**{name: value}))
@@ -67,8 +70,11 @@ def test_a_short_run_reports_its_figures() -> None:
         "loop_stalls",
         "rate_limited_per_limiter_change",
         "memory_growth_mb",
+        "integration_objects_growth",
     }
     assert result["invariants"]["memory_growth_mb"]["value"] is None  # one day
+    assert result["invariants"]["integration_objects_growth"]["value"] is None
+    assert result["invariants"]["integration_objects_growth"]["limit"] > 0
     assert sum(result["faults"].values()) >= 1
     assert result["pytest_exit"] == 0
     assert result["ok"] is True
