@@ -203,6 +203,10 @@ class PollPolicy:
         other_interval: the fixed pace outside windows.
         min_city_interval: the shortest fixed pace against the city's server.
         cron_offset: seconds after each full minute of a fixed-pace look.
+        cron_settled: seconds after the full minute by which the city's cron
+            run has shown most of its slots: a minute of silence the
+            limiter needs starts after a look at or after this second, so
+            that it ends once the next run has shown them.
         day_interval: seconds between refreshes of a later day already seen
             at a fixed pace (with the budget: every :attr:`day_every` looks,
             but never more often than every :attr:`day_interval_min` s).
@@ -254,10 +258,11 @@ class PollPolicy:
     other_interval: float = 60.0
     min_city_interval: float = 30.0
     cron_offset: float | None = 4.0
+    cron_settled: float = 17.5
     day_interval: float = 600.0
     day_every: int = 4
     day_interval_min: float = 60.0
-    budget_share: float = 0.5
+    budget_share: float = 0.3
     weekly: bool = True
     max_day_factor: float = 2.0
     best_fresh: float = 900.0
@@ -433,6 +438,8 @@ class _GroupState:
     """Per watch, the day of the earliest fitting slot it knows of."""
     day_gap: float = 600.0
     """Seconds between refreshes of a later day already seen."""
+    looked: float | None = None
+    """Unix time of the group's last look."""
 
     def count(self, moment: datetime) -> None:
         """Count one request against the day's budget."""
@@ -895,31 +902,55 @@ class Watcher:
 
         The city counts requests until a whole minute passes without one
         (:mod:`~mta_client.ratelimit`). Rather than run into the limit in
-        the middle of a minute's looks - and miss that minute's slots - the
-        watcher falls silent right after the last look of a minute when the
-        next minute's looks would not fit any more: the looks after the
-        silence then come just after the next minute's cron run.
+        the middle of a minute's looks, the watcher falls silent when the
+        rest of this minute's looks and the next minute's would not fit any
+        more - right after the minute's first round of looks (every group
+        that looks each minute has looked since the cron run's slots mostly
+        show): the silence then ends when the next minute's cron run has
+        shown its slots, so every cron run still gets a look soon after it;
+        only the later looks of one minute and the earlier ones of the next
+        are left out.
         """
         now = monotonic_of(self.clock)
         wall = self.clock.time()
+        minute = math.floor(wall / MINUTE)
         states = list(self._groups.values())
-        soon = [s for s in states if s.due - now < MINUTE]
-        if not soon or any(
-            math.floor((wall + s.due - now) / MINUTE) == math.floor(wall / MINUTE)
-            for s in soon
-        ):
-            return  # more looks this minute (or none coming): not now
+        # The looks of the next minute (one at the same second as now, too).
+        horizon = MINUTE + self.policy.min_gap
+        soon = [s for s in states if s.due - now < horizon]
+        if not soon:
+            return  # no look coming soon: nothing to save up for
+        dense = [s for s in states if self._pace(s, wall) >= self.policy.dense_from]
+        this_minute = [
+            s for s in soon if math.floor((wall + s.due - now) / MINUTE) == minute
+        ]
+        # A minute's first round is done once every group that looks each
+        # minute has looked since the cron run has shown most of its slots.
+        settled = minute * MINUTE + self.policy.cron_settled
+        first_round = all(
+            s.looked is not None and settled <= s.looked < (minute + 1) * MINUTE
+            for s in dense
+        )
+        if this_minute and not first_round:
+            return  # this minute's first looks come first
         needed = 2  # a new captcha token, perhaps
         for state in states:
-            pace = self._pace(state, wall)
-            needed += max(1, round(pace)) if pace >= self.policy.dense_from else 1
-            needed += len(state.queries) if state.due - now < MINUTE else 0
+            count = self._minute_count(state, wall) if state in dense else 1
+            needed += count + (len(state.queries) if state.due - now < horizon else 0)
+            if state in this_minute:
+                needed += self._looks_left(state, wall)
         budget = self.client.budget
         if budget.remaining() >= needed:
             return
         self._silence_until = now + budget.window + budget.safety + 0.5
         for state in states:
             state.due = max(state.due, self._silence_until)
+
+    def _looks_left(self, state: _GroupState, wall: float) -> int:
+        """The group's looks still planned in the minute of ``wall``."""
+        offsets = self.policy.minute_offsets[self._minute_count(state, wall) - 1]
+        second = wall - math.floor(wall / MINUTE) * MINUTE
+        return max(1, sum(1 for offset in offsets if offset > second))
 
     async def _next_wanted(self, errors: list[PollError]) -> float:
         """When the next look is due, or the captcha renewal before it."""
@@ -1141,6 +1172,17 @@ class Watcher:
             share = (limit - spent) / weight if weight > 0 else math.inf
         return min(own, share * len(state.group.watches))
 
+    def _minute_count(self, state: _GroupState, wall: float) -> int:
+        """Looks in a minute at ``wall`` for a group that looks every minute.
+
+        Its pace rounded - down when the shared limit slowed it, so that all
+        groups' looks together stay within the limit.
+        """
+        pace = self._pace(state, wall)
+        shared = pace < self._capped(state, wall) - 1e-9
+        count = math.floor(pace + 1e-9) if shared else round(pace)
+        return max(1, min(len(self.policy.minute_offsets), count))
+
     def _capped(self, state: _GroupState, wall: float) -> float:
         cap = self.policy.looks_per_minute_cap(self._urgency(state.group))
         return min(self._own_pace(state, wall), float(cap))
@@ -1168,8 +1210,7 @@ class Watcher:
         pace = self._pace(state, wall)
         earliest = wall + policy.min_gap
         if pace >= policy.dense_from:
-            count = max(1, min(len(policy.minute_offsets), round(pace)))
-            offsets = policy.minute_offsets[count - 1]
+            offsets = policy.minute_offsets[self._minute_count(state, wall) - 1]
             minute = math.floor(wall / MINUTE) * MINUTE
             return min(
                 minute + step * MINUTE + offset
@@ -1355,6 +1396,7 @@ class Watcher:
         group = state.group
         now = self._now()
         state.count(now)
+        state.looked = now.timestamp()
         # The times come for the first bookable day of the slots window: let
         # it begin on the first day some watch of the group can use (not
         # today for a watch that wants a day's lead), so that a look brings

@@ -112,7 +112,9 @@ Inside the release windows that can bring it an earlier slot
 (weekdays 07:00-08:00 same day, 09:00-11:00 next week, 00:00-06:00 six
 weeks ahead; Munich time) it looks up to five times a minute, just after
 the city's per-minute update; outside them every few minutes, least at
-night; all groups together use at most half of the city's rate limit.
+night; all groups together use at most 30 % of the city's rate limit, and
+the minute of silence its limiter needs now and then comes after a
+minute's first looks, so that every update of the city gets a look soon.
 --urgency (or "urgency" in a watch file) trades requests for detection
 time: relaxed halves the budget (at most four looks a minute), urgent
 doubles it (at most six); a group goes by its most urgent watch. --explain

@@ -155,15 +155,15 @@ def test_watch_reports_new_and_vanished_slots(mta: Run, sim: Simulator) -> None:
     day = date.today() + timedelta(days=2)  # noqa: DTZ011 - any near day will do
     start = datetime.combine(day, time(10), tzinfo=BERLIN)
     now = real_time.time()
-    # One request per look, half of the rate limit (60 a minute): a look
-    # every 2 s at most, whatever --interval says. Looks at 0, 2 and 4 s.
+    # One request per look, 30 % of the rate limit (60 a minute): a look
+    # every 3.3 s at most, whatever --interval says. Looks at 0, 3.3, 6.7 s.
     sim.release_slot(FUEHRERSCHEIN, start, minutes=60, at=now + 1.0)
     units = sim.slots.units(FUEHRERSCHEIN, int(start.timestamp()), 12)
 
     def someone_books(_at: float) -> None:
         sim.slots.take(FUEHRERSCHEIN, units)
 
-    sim.schedule(now + 3.0, someone_books)
+    sim.schedule(now + 5.0, someone_books)
 
     result = mta(*WATCH, "--checks", "3", "--interval", "0.6", "--json")
 

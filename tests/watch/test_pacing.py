@@ -322,11 +322,52 @@ async def test_the_shared_limit_goes_first_to_looks_that_serve_more_watches() ->
         shared = at_seven.count(1063475)
         each = [at_seven.count(service) for service in singles]
         # Eight groups asking five looks a minute would need 40 a minute, more
-        # than the 30 the watcher allows itself: the group that serves four
+        # than the 18 the watcher allows itself: the group that serves four
         # people keeps its five looks a minute, the others share the rest
-        # evenly (four a minute). The minutes of silence the city's limiter
-        # needs slow everybody alike.
-        assert len(at_seven) <= 30 * 60
+        # evenly (one or two a minute).
+        limit = watcher.policy.budget_share * 60
+        assert limit == 18
+        assert len(at_seven) <= limit * 60
         assert max(each) - min(each) <= 0.1 * max(each)
         assert shared >= 1.15 * max(each), (shared, each)
+        assert env.client.budget.rate_limited == 0
+
+
+@virtual
+async def test_many_groups_look_at_every_cron_run_within_the_shared_limit() -> None:
+    async with environment() as env:
+        watcher = env.watcher()
+        services = (
+            (1063475, 1), (1063441, 1), (1063453, 1), (10224132, 1),
+            (1063486, 1), (1063576, 1), (1063565, 1), (10225119, 1),
+            (1080843, 1), (1080582, 1), (1063441, 2), (1063453, 2),
+        )  # fmt: skip
+        for service, count in services:  # twelve people, one service set each
+            watcher.add(
+                watch(
+                    id=f"p{service}x{count}",
+                    services=[ServiceRequest(service_id=service, count=count)],
+                    within_days=14,
+                )
+            )
+        looks = record_looks(env)
+        await run_for(watcher, 3600 + 30 * 60)  # Monday 06:00-07:30
+        window = [(t, s) for t, s in looks if local(t).hour == 7]
+        minutes: dict[int, list[tuple[float, Any]]] = {}
+        for moment, service_set in window:
+            minutes.setdefault(local(moment).minute, []).append((moment, service_set))
+        limit = watcher.policy.budget_share * 60  # the shared limit, per minute
+        for minute in range(30):
+            seen = minutes.get(minute, [])
+            # Never more than the shared limit a minute (rounded down) ...
+            assert len(seen) <= limit + 1, (minute, len(seen))
+            # ... and every group looks soon after every cron run, the minutes
+            # of silence the limiter needs included: the silence comes after
+            # a minute's first looks and ends once the next cron run has
+            # shown most of its slots (not halfway into the next minute).
+            first: dict[Any, float] = {}
+            for moment, service_set in seen:
+                first.setdefault(service_set, moment % 60)
+            assert len(first) == len(services), (minute, len(first))
+            assert max(first.values()) <= 25, (minute, sorted(first.values()))
         assert env.client.budget.rate_limited == 0
