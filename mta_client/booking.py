@@ -760,22 +760,34 @@ class Booker:
             AppointmentStatus.PRECONFIRMED,
             AppointmentStatus.CONFIRMED,
         ):
-            minutes = activation_minutes(current.scope, self.scope_of(slot.office_id))
             now = datetime.fromtimestamp(self.client.clock.time(), UTC)
-            booked = BookedAppointment(
-                slot=slot,
-                credentials=credentials,
-                appointment=current,
-                scope=current.scope,
-                activation_minutes=minutes,
-                preconfirmed_at=now,
-                activation_deadline=now + timedelta(minutes=minutes),
-            )
-            return await self._booked(watch.id, booked)
+            return await self._held(watch.id, slot, credentials, current, since=now)
         if current.status is AppointmentStatus.RESERVED:
             return await self._complete(watch, slot, credentials)
         await self._set(watch.id, BookingRecord())
         return None
+
+    async def _held(
+        self,
+        watch_id: str,
+        slot: Slot,
+        credentials: ProcessCredentials,
+        current: Appointment,
+        *,
+        since: datetime,
+    ) -> BookingEvent:
+        """Book what the city says it holds, pre-confirmed since ``since``."""
+        minutes = activation_minutes(current.scope, self.scope_of(slot.office_id))
+        booked = BookedAppointment(
+            slot=slot,
+            credentials=credentials,
+            appointment=current,
+            scope=current.scope,
+            activation_minutes=minutes,
+            preconfirmed_at=since,
+            activation_deadline=since + timedelta(minutes=minutes),
+        )
+        return await self._booked(watch_id, booked)
 
     async def _abandon(self, watch_id: str, credentials: ProcessCredentials) -> None:
         try:
@@ -1020,20 +1032,10 @@ class Booker:
             current.status in _ACTIVATED
         ):
             _LOGGER.info("Watch %s: the city holds the booking after all", watch_id)
-            minutes = activation_minutes(current.scope, self.scope_of(slot.office_id))
             # The city's deadline runs from its pre-confirmation, which was
             # no earlier than the attempt.
-            sent = record.since or now
-            booked = BookedAppointment(
-                slot=slot,
-                credentials=credentials,
-                appointment=current,
-                scope=current.scope,
-                activation_minutes=minutes,
-                preconfirmed_at=sent,
-                activation_deadline=sent + timedelta(minutes=minutes),
-            )
-            return await self._booked(watch_id, booked)
+            since = record.since or now
+            return await self._held(watch_id, slot, credentials, current, since=since)
         if current.status is AppointmentStatus.RESERVED:
             # Not pre-confirmed (a slow one still on its way fails once
             # the reservation is cancelled): release it.
