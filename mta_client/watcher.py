@@ -844,7 +844,7 @@ class Watcher:
                 except MTAError as err:
                     what = f"day:{_key_text(state.group.key)}:{query.day.isoformat()}"
                     state.days[query.day] = monotonic_of(self.clock) + self._failed(
-                        err, what, errors, group=state.group
+                        err, what, errors, groups=(state.group,)
                     )
         if not fixed:
             self._plan_silence()
@@ -860,35 +860,22 @@ class Watcher:
         instead of spending a request each on the same failure, and the
         error names their watches too.
         """
-        delay = self.retry_delay(err)
-        groups = [state]
+        others = []
         if isinstance(err, _EVERY_LOOK):
-            groups += [
+            others = [
                 other
                 for other in self._groups.values()
                 if other is not state and self._fails_alike(other, err)
             ]
-        until = monotonic_of(self.clock) + delay
-        for group_state in groups:
-            group_state.due = (
-                max(group_state.due, until) if group_state is not state else until
-            )
-            for day, due in group_state.days.items():
-                group_state.days[day] = max(due, until)
-        self.stats.errors += 1
-        self.stats.last_error = type(err).__name__
-        _LOGGER.warning("Looking for slots failed (next try in %.0f s): %s", delay, err)
-        watch_ids = tuple(w.id for g in groups for w in g.group.watches)
-        errors.append(
-            PollError(
-                error=err,
-                retry_after=delay,
-                what=f"group:{_key_text(state.group.key)}",
-                watch_ids=tuple(dict.fromkeys(watch_ids)),
-            )
+        what = f"group:{_key_text(state.group.key)}"
+        groups = [s.group for s in (state, *others)]
+        until = monotonic_of(self.clock) + self._failed(
+            err, what, errors, groups=groups
         )
-        if self.on_error is not None:
-            self.on_error(err, delay)
+        for held in (state, *others):
+            held.due = max(held.due, until)
+            for day, due in held.days.items():
+                held.days[day] = max(due, until)
 
     def _fails_alike(self, state: _GroupState, err: MTAError) -> bool:
         """Whether a look at this group would meet ``err`` too."""
@@ -920,10 +907,15 @@ class Watcher:
         soon = [s for s in states if s.due - now < horizon]
         if not soon:
             return  # no look coming soon: nothing to save up for
-        dense = [s for s in states if self._pace(s, wall) >= self.policy.dense_from]
-        this_minute = [
-            s for s in soon if math.floor((wall + s.due - now) / MINUTE) == minute
-        ]
+        paced = [(s, self._pace(s, wall)) for s in states]
+        dense = [s for s, pace in paced if pace >= self.policy.dense_from]
+
+        def due_this_minute(state: _GroupState) -> bool:
+            return state.due - now < horizon and (
+                math.floor((wall + state.due - now) / MINUTE) == minute
+            )
+
+        this_minute = any(due_this_minute(s) for s in states)
         # A minute's first round is done once every group that looks each
         # minute has looked since the cron run has shown most of its slots.
         settled = minute * MINUTE + self.policy.cron_settled
@@ -934,11 +926,13 @@ class Watcher:
         if this_minute and not first_round:
             return  # this minute's first looks come first
         needed = 2  # a new captcha token, perhaps
-        for state in states:
-            count = self._minute_count(state, wall) if state in dense else 1
+        for state, pace in paced:
+            count = 1
+            if pace >= self.policy.dense_from:
+                count = self._minute_count(state, wall, pace)
             needed += count + (len(state.queries) if state.due - now < horizon else 0)
-            if state in this_minute:
-                needed += self._looks_left(state, wall)
+            if due_this_minute(state):
+                needed += self._looks_left(count, wall)
         budget = self.client.budget
         if budget.remaining() >= needed:
             return
@@ -946,9 +940,9 @@ class Watcher:
         for state in states:
             state.due = max(state.due, self._silence_until)
 
-    def _looks_left(self, state: _GroupState, wall: float) -> int:
-        """The group's looks still planned in the minute of ``wall``."""
-        offsets = self.policy.minute_offsets[self._minute_count(state, wall) - 1]
+    def _looks_left(self, count: int, wall: float) -> int:
+        """Looks still planned in the minute of ``wall``, at ``count`` a minute."""
+        offsets = self.policy.minute_offsets[count - 1]
         second = wall - math.floor(wall / MINUTE) * MINUTE
         return max(1, sum(1 for offset in offsets if offset > second))
 
@@ -1172,13 +1166,12 @@ class Watcher:
             share = (limit - spent) / weight if weight > 0 else math.inf
         return min(own, share * len(state.group.watches))
 
-    def _minute_count(self, state: _GroupState, wall: float) -> int:
+    def _minute_count(self, state: _GroupState, wall: float, pace: float) -> int:
         """Looks in a minute at ``wall`` for a group that looks every minute.
 
-        Its pace rounded - down when the shared limit slowed it, so that all
-        groups' looks together stay within the limit.
+        Its pace (:meth:`_pace` at ``wall``) rounded - down when the shared
+        limit slowed it, so that all groups' looks together stay within it.
         """
-        pace = self._pace(state, wall)
         shared = pace < self._capped(state, wall) - 1e-9
         count = math.floor(pace + 1e-9) if shared else round(pace)
         return max(1, min(len(self.policy.minute_offsets), count))
@@ -1210,7 +1203,7 @@ class Watcher:
         pace = self._pace(state, wall)
         earliest = wall + policy.min_gap
         if pace >= policy.dense_from:
-            offsets = policy.minute_offsets[self._minute_count(state, wall) - 1]
+            offsets = policy.minute_offsets[self._minute_count(state, wall, pace) - 1]
             minute = math.floor(wall / MINUTE) * MINUTE
             return min(
                 minute + step * MINUTE + offset
@@ -1338,14 +1331,18 @@ class Watcher:
         what: str,
         errors: list[PollError],
         *,
-        group: QueryGroup | None = None,
+        groups: Iterable[QueryGroup] = (),
     ) -> float:
-        """Record a failed look; return how long to wait before the next."""
+        """Record a failed look; return how long to wait before the next.
+
+        ``groups``: those whose looks the failure holds back (none: every
+        watch's, as for the catalogue).
+        """
         self.stats.errors += 1
         self.stats.last_error = type(err).__name__
         delay = self.retry_delay(err)
         _LOGGER.warning("Looking for slots failed (next try in %.0f s): %s", delay, err)
-        watch_ids = () if group is None else tuple(w.id for w in group.watches)
+        watch_ids = tuple(w.id for group in groups for w in group.watches)
         errors.append(
             PollError(error=err, retry_after=delay, what=what, watch_ids=watch_ids)
         )
