@@ -934,8 +934,7 @@ class Booker:
 
         None unless the booking is ``booked`` (waiting for the activation
         link) or a pre-confirmation went unanswered (``preconfirming``, not
-        released):
-        see :class:`StatusChecks`. A time in the past means now.
+        released): see :class:`StatusChecks`. A time in the past means now.
         """
         record = self.record(watch_id)
         if _unanswered(record):
@@ -974,9 +973,9 @@ class Booker:
         ``booked`` appointment; the time of the answer is saved.
 
         For an unanswered pre-confirmation (``preconfirming``, not
-        released): ``booked``
-        when the city holds the appointment, ``idle`` when it does not (a
-        reservation left over is cancelled first), None when that is not
+        released): ``booked`` when the city holds the appointment, ``idle``
+        when it does not (a reservation left over is cancelled first), None
+        when that is not
         settled yet.
 
         Raises:

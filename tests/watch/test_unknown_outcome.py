@@ -47,11 +47,17 @@ async def test_a_lost_preconfirm_answer_is_asked_about_not_booked_again() -> Non
         unanswered, booked = env.bookings()
         assert (unanswered.reason, unanswered.released) == ("MTATimeoutError", False)
         assert booked.process_id == first
-        # The city's deadline runs from its pre-confirmation: not later than
-        # the engine says.
+        # The city's deadline runs from its pre-confirmation (after the
+        # attempt): the engine's is no later than that, and not earlier than
+        # the attempt's own start plus the activation time.
         process = env.sim.bookings.processes[first]
-        assert booked.activation_deadline is not None
         assert process.status == "preconfirmed"
+        assert process.preconfirmed_at is not None
+        assert booked.activation_deadline is not None
+        deadline = booked.activation_deadline.timestamp()
+        activation = 30 * 60
+        assert process.reserved_at + activation <= deadline
+        assert deadline <= process.preconfirmed_at + activation
 
 
 @virtual
