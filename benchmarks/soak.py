@@ -144,7 +144,7 @@ from mta_client.watch import BookingEvent, BookingState, SlotEvent, SlotEventKin
 from mta_client.watcher import PollResult, Watcher
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine
+    from collections.abc import Callable, Coroutine, Iterable, Sequence
     from types import FrameType
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -622,6 +622,38 @@ class Fresh:
     engine's own cadence (it changes at the windows and at night)."""
 
 
+def settle_fresh(
+    looks: Sequence[float], entries: Iterable[Fresh], failed_at: float, at: float
+) -> tuple[list[Fresh], list[tuple[Fresh, float, float, float]]]:
+    """A watch's successful look at ``at``: the fault ends it settles.
+
+    ``looks`` are the watch's recent successful looks (``at`` the last),
+    ``failed_at`` when a look of it last failed. The first look after an
+    end is noted; the one after that settles it: the lag runs from the end
+    (or from the end of a back-off announced before it) to that first look,
+    the poll cycle is the longest of a minute, the gap before the end, the
+    first pause after the first look and - when no look failed since the
+    look before it - the pause before it (the engine kept its own schedule,
+    and that pause was one of its cycles). Returns the entries still waiting
+    and the settled ones as ``(entry, lag, cycle, since)``.
+    """
+    previous = looks[-2] if len(looks) > 1 else None
+    keep: list[Fresh] = []
+    settled: list[tuple[Fresh, float, float, float]] = []
+    for entry in entries:
+        if entry.first is None:
+            if at >= entry.end:
+                entry.first = at
+                clean = previous is not None and failed_at < previous
+                entry.planned = at - previous if clean and previous else 0.0
+            keep.append(entry)
+            continue
+        cycle = max(MINUTE, entry.gap, at - entry.first, entry.planned)
+        since = max(entry.end, entry.waits_until)
+        settled.append((entry, entry.first - since, cycle, since))
+    return keep, settled
+
+
 @dataclass
 class Activations:
     """What the engine learnt of the activation links, and when."""
@@ -932,25 +964,15 @@ class Soak:
 
     def _fresh_look(self, watch_id: str, at: float) -> None:
         """A successful look of ``watch_id`` at ``at``: settle what waited for it."""
-        looks = self.looks[watch_id]
-        previous = looks[-2] if len(looks) > 1 else None
-        keep = []
-        for entry in self.pending.get(watch_id, []):
-            if entry.first is None:
-                if at >= entry.end:
-                    entry.first = at
-                    # No failure since the look before: the engine kept its
-                    # own schedule, and that pause was one of its cycles.
-                    clean = previous is not None and (
-                        self.freshness.failed_at.get(watch_id, -math.inf) < previous
-                    )
-                    entry.planned = at - previous if clean and previous else 0.0
-                keep.append(entry)
-                continue
-            cycle = max(MINUTE, entry.gap, at - entry.first, entry.planned)
-            since = max(entry.end, entry.waits_until)
-            self.freshness.add(entry.first - since, cycle, entry.kind)
-        self.pending[watch_id] = keep
+        pending, settled = settle_fresh(
+            self.looks[watch_id],
+            self.pending.get(watch_id, []),
+            self.freshness.failed_at.get(watch_id, -math.inf),
+            at,
+        )
+        for entry, lag, cycle, _since in settled:
+            self.freshness.add(lag, cycle, entry.kind)
+        self.pending[watch_id] = pending
 
     def window_started(self, window: Window) -> None:
         # A fault that began before a watch looked again spoils that measure.

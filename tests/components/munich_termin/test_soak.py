@@ -332,22 +332,13 @@ class Day:
         it, the engine's own cadence then (it changes at the release windows
         and at night).
         """
-        looks = self.looks[watch_id]
-        previous = looks[-2] if len(looks) > 1 else None
-        keep = []
-        for entry in self.pending.get(watch_id, []):
-            if entry.first is None:
-                if at >= entry.end:
-                    entry.first = at
-                    clean = previous is not None and (
-                        self.freshness.failed_at.get(watch_id, -math.inf) < previous
-                    )
-                    entry.planned = at - previous if clean and previous else 0.0
-                keep.append(entry)
-                continue
-            cycle = max(60.0, entry.gap, at - entry.first, entry.planned)
-            since = max(entry.end, entry.waits_until)
-            lag = entry.first - since
+        pending, settled = self.soak.settle_fresh(
+            self.looks[watch_id],
+            self.pending.get(watch_id, []),
+            self.freshness.failed_at.get(watch_id, -math.inf),
+            at,
+        )
+        for entry, lag, cycle, since in settled:
             self.freshness.add(lag, cycle, entry.kind)
             if lag > 2 * cycle and len(self.late) < 10:
                 self.late.append(
@@ -362,7 +353,7 @@ class Day:
                         "waited_until_s": round(since - entry.end, 1),
                     }
                 )
-        self.pending[watch_id] = keep
+        self.pending[watch_id] = pending
 
     def check_double(self) -> None:
         holding: Counter[str] = Counter()
